@@ -1,0 +1,79 @@
+"""Every default number and name the library uses, named once.
+
+Other modules import from here rather than writing literals, so that a reader can see (and a
+reviewer can question) every tunable in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Service -------------------------------------------------------------------------------
+DEFAULT_BASE_URL: Final = "https://model-api.runcomfy.net/v1"
+BASE_URL_ENV: Final = "RUNCOMFY_MODEL_API_BASE"
+# Looked at in this order; the first one set wins. Peers read each of these names.
+TOKEN_ENVS: Final = ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "RUNCOMFY_API_KEY")
+LOGGER_NAME: Final = "runcomfy_async"
+
+# --- HTTP ----------------------------------------------------------------------------------
+CONNECT_TIMEOUT_S: Final = 10.0
+READ_TIMEOUT_S: Final = 60.0
+# Total connections the client's session may open, and per host. Polls and submits share them.
+MAX_CONNECTIONS: Final = 100
+MAX_CONNECTIONS_PER_HOST: Final = 100
+# Bodies quoted in errors are cut to this many characters so that an HTML error page
+# cannot flood a log line.
+ERROR_BODY_QUOTE_CHARS: Final = 300
+# RunComfy caps a whole request at 64 MiB (data: URIs included).
+MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
+# A JSON answer larger than this is refused rather than read into memory.
+MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+
+# --- Retries (GETs, and submits that certainly did not arrive) ------------------------------
+RETRY_MAX_ATTEMPTS: Final = 6
+RETRY_INITIAL_DELAY_S: Final = 0.5
+RETRY_MAX_DELAY_S: Final = 30.0
+RETRY_MAX_ELAPSED_S: Final = 300.0
+RETRY_MULTIPLIER: Final = 2.0
+# A Retry-After longer than this is not slept through: the rate-limit error is raised instead.
+RETRY_AFTER_CAP_S: Final = 120.0
+
+# --- Waiting for one job ---------------------------------------------------------------------
+POLL_FIRST_DELAY_S: Final = 1.0
+POLL_GROWTH: Final = 1.5
+POLL_MAX_DELAY_S: Final = 10.0
+POLL_JITTER: Final = 0.1
+WAIT_TIMEOUT_S: Final = 1800.0
+# A cancel sent on the way out of a cancelled wait may take at most this long.
+CANCEL_ON_EXIT_TIMEOUT_S: Final = 5.0
+
+# --- Batches ---------------------------------------------------------------------------------
+MAX_IN_FLIGHT: Final = 64
+MAX_CONCURRENT_REQUESTS: Final = 32
+SUBMIT_RATE_PER_S: Final = 20.0
+SUBMIT_BURST: Final = 20
+MIN_SUBMIT_RATE_PER_S: Final = 0.5
+# After a 429 the submit rate is multiplied by this, and grows back by RATE_RECOVERY_STEP
+# for every RATE_RECOVERY_AFTER successful submits.
+RATE_BACKOFF_FACTOR: Final = 0.5
+RATE_RECOVERY_STEP: Final = 1.25
+RATE_RECOVERY_AFTER: Final = 20
+COOLDOWN_DEFAULT_S: Final = 1.0
+REORDER_BUFFER: Final = 256
+BATCH_CANCEL_TIMEOUT_S: Final = 10.0
+# Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.
+ADAPTIVE_MIN_INTERVAL_S: Final = 0.25
+ADAPTIVE_MAX_INTERVAL_S: Final = 15.0
+ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.08
+
+# --- Downloads -------------------------------------------------------------------------------
+DOWNLOAD_CONCURRENCY: Final = 8
+DOWNLOAD_MAX_BYTES: Final = 512 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
+DOWNLOAD_MAX_ATTEMPTS: Final = 4
+DOWNLOAD_ALLOWED_HOST_SUFFIXES: Final = ("runcomfy.net", "runcomfy.com")
+
+# --- Images sent as inputs -------------------------------------------------------------------
+# Ideogram's own spec caps an input image at 10 MB; newer pages allow 25 MB. We take the
+# larger so as not to refuse what the service takes; the whole request stays under 64 MiB.
+MAX_INPUT_IMAGE_BYTES: Final = 25 * 1024 * 1024

@@ -1,0 +1,59 @@
+"""Finishing a small piece of work even when the caller is being cancelled.
+
+Two things must survive cancellation: a submit whose POST is on the wire (its answer holds
+the request id of a paid job) and the remote cancel sent on the way out of a cancelled wait.
+
+An anyio shielded scope keeps anyio cancellations out, but users of plain asyncio cancel
+with ``Task.cancel()``, which anyio cannot hold back. So the work runs in its own task,
+behind ``asyncio.shield``, inside a shielded anyio scope, with a deadline; a cancellation
+that arrives meanwhile is remembered and re-raised once the work is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import anyio
+
+__all__ = ["finish_despite_cancellation"]
+
+T = TypeVar("T")
+
+
+async def finish_despite_cancellation(work: Awaitable[T], *, timeout: float | None) -> T:
+    """Await ``work`` to the end (or its ``timeout``), even if the caller is cancelled.
+
+    Returns:
+        What ``work`` returned.
+
+    Raises:
+        Whatever ``work`` raised; ``TimeoutError`` if it ran past ``timeout``; and, after
+        the work is over, the caller's own cancellation if one arrived meanwhile.
+    """
+
+    async def bounded() -> T:
+        if timeout is None:
+            return await work
+        with anyio.fail_after(timeout):
+            return await work
+
+    task = asyncio.ensure_future(bounded())
+    cancelled: asyncio.CancelledError | None = None
+    with anyio.CancelScope(shield=True):
+        while True:
+            try:
+                result = await asyncio.shield(task)
+                break
+            except asyncio.CancelledError as exc:
+                if task.cancelled():
+                    raise
+                cancelled = exc
+            except BaseException:
+                if cancelled is not None:
+                    raise cancelled from None
+                raise
+    if cancelled is not None:
+        raise cancelled
+    return result
