@@ -1,0 +1,347 @@
+"""The API origin: RunComfy's routes under ``/v1``, its auth, its errors and its faults.
+
+Every route goes through `Api._endpoint`, which counts the request, draws a fault for it and
+turns raised `ApiError`s into JSON answers, so each handler is only the happy path and its
+checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import Any, Final
+
+from aiohttp import web
+
+from ._constants import (
+    API_PREFIX,
+    BODY_READ_CHUNK_BYTES,
+    CATALOG_DEFAULT_LIMIT,
+    CLIENT_MAX_SIZE_MARGIN_BYTES,
+    MAX_REQUEST_BYTES,
+)
+from ._core import SandboxCore
+from ._faults import Endpoint, InjectedFault
+from ._http import (
+    ApiError,
+    invalid_input,
+    json_response,
+    not_yours,
+    too_large,
+    unknown_model,
+    unknown_request,
+)
+from ._images import ImageInput, InputProblem, check_mask, read_image_input
+from ._jobs import Job
+from ._models import RegisteredModel
+from ._stats import JobOutcome
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# /status speaks one vocabulary, /result another: `completed` covers success and failure.
+STATUS_WORDS: Final[Mapping[JobOutcome, str]] = {
+    "in_queue": "in_queue",
+    "in_progress": "in_progress",
+    "succeeded": "completed",
+    "failed": "completed",
+    "cancelled": "cancelled",
+}
+TRUE_WORDS: Final = frozenset({"true", "1", "yes"})
+INTERNAL_ERROR: Final = {"error_code": 500001, "error_message": "internal error, please retry"}
+# RunComfy documents no code for 429; 429001 follows the pattern of its other codes.
+RATE_LIMITED: Final = {"error_code": 429001, "error_message": "too many requests"}
+REASONS: Final = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+HTML_PAGE: Final = (
+    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
+    "</h1></center><hr><center>nginx</center></body></html>"
+)
+LINGER_RESET: Final = struct.pack("ii", 1, 0)
+# Faults answered in place of the handler; the others (slow, dropped) wrap its answer.
+ANSWERED_INSTEAD: Final = frozenset({"rate_limit", "server_error", "error_in_200"})
+
+
+class Api:
+    """The API's handlers over one sandbox's state.
+
+    Args:
+        core: the sandbox state.
+    """
+
+    def __init__(self, core: SandboxCore) -> None:
+        self._core = core
+
+    def application(self) -> web.Application:
+        """A fresh aiohttp application for the API (a restart builds a new one)."""
+        # aiohttp's cap is above ours so that the sandbox writes the 413 body itself.
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES + CLIENT_MAX_SIZE_MARGIN_BYTES)
+        route = app.router
+        route.add_get(f"{API_PREFIX}/models", self._endpoint("models", self.catalog))
+        route.add_get(f"{API_PREFIX}/models/{{model_id:.+}}", self._endpoint("models", self.model))
+        route.add_post(
+            f"{API_PREFIX}/models/{{model_id:.+}}", self._endpoint("submit", self.submit)
+        )
+        requests = f"{API_PREFIX}/requests/{{request_id}}"
+        route.add_get(f"{requests}/status", self._endpoint("status", self.status))
+        route.add_get(f"{requests}/result", self._endpoint("result", self.result))
+        route.add_post(f"{requests}/cancel", self._endpoint("cancel", self.cancel))
+        return app
+
+    def _endpoint(self, name: Endpoint, handler: Handler) -> Handler:
+        core = self._core
+
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            stats = core.stats
+            stats.total_requests += 1
+            stats.requests_by_endpoint[name] += 1
+            fault = core.dice.roll(name, core.faults)
+            kind = None if fault is None else fault.kind
+            response: web.StreamResponse
+            if kind == "reset":
+                stats.faults_by_kind[kind] += 1
+                return _reset(request)
+            if fault is not None and kind in ANSWERED_INSTEAD:
+                stats.faults_by_kind[fault.kind] += 1
+                response = self._fault_answer(fault)
+            else:
+                if kind == "slow":
+                    stats.faults_by_kind[kind] += 1
+                    await asyncio.sleep(core.faults.slow_s)
+                try:
+                    response = await handler(request)
+                except ApiError as error:
+                    response = error.response()
+                if kind == "accepted_then_dropped" and response.status == 200:
+                    # The job exists and runs; the client only sees its connection reset.
+                    stats.faults_by_kind[kind] += 1
+                    return _reset(request)
+            stats.responses_by_status[response.status] += 1
+            stats.responses_by_endpoint_status[(name, response.status)] += 1
+            return response
+
+        return endpoint
+
+    def _fault_answer(self, fault: InjectedFault) -> web.Response:
+        plan = self._core.faults
+        if fault.kind == "rate_limit":
+            if plan.retry_after_form == "http-date":
+                when = datetime.now(timezone.utc) + timedelta(seconds=plan.retry_after_s)
+                retry_after = format_datetime(when, usegmt=True)
+            else:
+                # Whole seconds print as integers ("1"); fractions stay fractions ("0.05") so
+                # tests can run fast, which tolerant clients read as floats.
+                retry_after = f"{plan.retry_after_s:g}"
+            return json_response(429, RATE_LIMITED, headers={"Retry-After": retry_after})
+        if fault.kind == "server_error":
+            if fault.html:
+                reason = REASONS.get(fault.status, "Server Error")
+                page = HTML_PAGE.format(status=fault.status, reason=reason)
+                return web.Response(status=fault.status, text=page, content_type="text/html")
+            return json_response(fault.status, INTERNAL_ERROR)
+        return json_response(200, INTERNAL_ERROR)
+
+    def _job(self, request: web.Request) -> Job:
+        """The job a request names, checking the token owns it."""
+        core = self._core
+        owner = core.tokens.check(request.headers.get("Authorization"))
+        request_id = request.match_info["request_id"]
+        job = core.queue.get(request_id)
+        if job is None:
+            raise unknown_request(request_id)
+        if job.owner != owner:
+            raise not_yours()
+        return job
+
+    def _model(self, request: web.Request) -> RegisteredModel:
+        model_id = request.match_info["model_id"]
+        model = self._core.registry.get(model_id)
+        if model is None:
+            raise unknown_model(model_id)
+        return model
+
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        """POST /models/{model_id}: validate the input, create a job, answer its URLs."""
+        core = self._core
+        owner = core.tokens.check(request.headers.get("Authorization"))
+        model = self._model(request)
+        payload = _parse_object(await _read_body(request))
+        problems = model.problems(payload)
+        if problems:
+            raise invalid_input(problems)
+        images = await self._images(model, payload) if model.image_fields else {}
+        request_id = core.create_job(owner, model, payload, images).request_id
+        base = f"{core.api_base}/requests/{request_id}"
+        return json_response(
+            200,
+            {
+                "request_id": request_id,
+                "status_url": f"{base}/status",
+                "result_url": f"{base}/result",
+                "cancel_url": f"{base}/cancel",
+            },
+        )
+
+    async def _images(
+        self, model: RegisteredModel, payload: Mapping[str, Any]
+    ) -> dict[str, ImageInput]:
+        images: dict[str, ImageInput] = {}
+        problems: list[dict[str, Any]] = []
+        for field in model.image_fields:
+            if field in payload:
+                try:
+                    images[field] = await read_image_input(field, payload[field], self._core.fetch)
+                except InputProblem as problem:
+                    problems.append(_image_problem(problem))
+        if not problems and model.spec.render == "edit" and {"image", "mask"} <= images.keys():
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, check_mask, images["image"], images["mask"]
+                )
+            except InputProblem as problem:
+                problems.append(_image_problem(problem))
+        if problems:
+            raise invalid_input(problems)
+        return images
+
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        """GET /requests/{id}/status: the job's state in the status vocabulary."""
+        core = self._core
+        job = self._job(request)
+        base = f"{core.api_base}/requests/{job.request_id}"
+        body: dict[str, Any] = {
+            "request_id": job.request_id,
+            "status": STATUS_WORDS[job.state],
+            "status_url": f"{base}/status",
+            "result_url": f"{base}/result",
+        }
+        if job.state == "in_queue":
+            body["queue_position"] = core.queue.position(job)
+        return json_response(200, body)
+
+    async def result(self, request: web.Request) -> web.StreamResponse:
+        """GET /requests/{id}/result: the outcome, or the current state before it."""
+        core = self._core
+        job = self._job(request)
+        record = job.record
+        state = job.state
+        body: dict[str, Any] = {
+            "request_id": job.request_id,
+            "status": state,
+            "created_at": core.iso(record.submitted_s),
+        }
+        if record.started_s is not None:
+            body["started_at"] = core.iso(record.started_s)
+        if record.finished_s is not None:
+            body["finished_at"] = core.iso(record.finished_s)
+        if state == "succeeded":
+            body["output"] = core.output(job)
+        elif state == "failed":
+            body["error"] = job.fate.error
+        if request.query.get("include_cost", "").lower() in TRUE_WORDS:
+            body["cost"] = job.model.spec.cost_usd if state == "succeeded" else 0.0
+        return json_response(200, body)
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        """POST /requests/{id}/cancel: 202, cancelled only while queued."""
+        core = self._core
+        job = self._job(request)
+        cancelled = core.queue.cancel(job)
+        if cancelled:
+            core.stats.cancellations += 1
+        return json_response(
+            202,
+            {
+                "request_id": job.request_id,
+                "status": STATUS_WORDS[job.state],
+                "outcome": "cancelled" if cancelled else "not_cancellable",
+            },
+        )
+
+    async def catalog(self, request: web.Request) -> web.StreamResponse:
+        """GET /models?limit&offset&search: one page of the catalog and the total."""
+        core = self._core
+        core.tokens.check(request.headers.get("Authorization"))
+        limit = _query_int(request, "limit", CATALOG_DEFAULT_LIMIT, minimum=1)
+        offset = _query_int(request, "offset", 0, minimum=0)
+        models, total = core.registry.catalog(
+            limit=limit, offset=offset, search=request.query.get("search", "")
+        )
+        return json_response(200, {"models": models, "total": total})
+
+    async def model(self, request: web.Request) -> web.StreamResponse:
+        """GET /models/{model_id}: the model's schemas."""
+        self._core.tokens.check(request.headers.get("Authorization"))
+        return json_response(200, self._model(request).detail)
+
+
+def _reset(request: web.Request) -> web.Response:
+    """Reset the connection (RST, not a polite close) and give aiohttp a response to drop."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        transport.abort()
+    return web.Response()
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, or 413 when over the cap (read through so the client sees the answer)."""
+    length = request.content_length
+    if length is not None and length > MAX_REQUEST_BYTES:
+        read = 0
+        while read <= MAX_REQUEST_BYTES + CLIENT_MAX_SIZE_MARGIN_BYTES:
+            chunk = await request.content.read(BODY_READ_CHUNK_BYTES)
+            if not chunk:
+                break
+            read += len(chunk)
+        raise too_large(MAX_REQUEST_BYTES)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large(MAX_REQUEST_BYTES) from None
+    if len(body) > MAX_REQUEST_BYTES:
+        raise too_large(MAX_REQUEST_BYTES)
+    return body
+
+
+def _parse_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise invalid_input(
+            [{"loc": [], "msg": "the body is not valid JSON", "type": "json_invalid"}]
+        ) from None
+    if not isinstance(payload, dict):
+        raise invalid_input(
+            [{"loc": [], "msg": "the input must be a JSON object", "type": "object_type"}]
+        )
+    return payload
+
+
+def _image_problem(problem: InputProblem) -> dict[str, Any]:
+    return {"loc": [problem.field], "msg": problem.message, "type": "image_uri"}
+
+
+def _query_int(request: web.Request, name: str, default: int, *, minimum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise invalid_input(
+            [{"loc": [name], "msg": f"must be an integer >= {minimum}", "type": "int_parsing"}]
+        )
+    return value

@@ -1,0 +1,171 @@
+"""The state one sandbox shares between its API, its CDN and its queue.
+
+It lives on the sandbox's event loop; nothing here is thread-safe (`ThreadedSandbox` hops onto
+the loop before touching it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+
+from ._constants import FILES_PREFIX, INPUT_FETCH_TIMEOUT_S, MAX_INPUT_IMAGE_BYTES
+from ._faults import CdnFaults, FaultDice, FaultPlan
+from ._images import ImageFetchError, ImageInput
+from ._jobs import Job, JobQueue, draw_fate
+from ._models import ModelRegistry, RegisteredModel
+from ._render import Drawing
+from ._stats import JobRecord, SandboxStats
+from ._tokens import TokenBook
+
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+
+
+class SandboxCore:
+    """Jobs, tokens, models, faults and stats of one running sandbox.
+
+    Args:
+        seed: seeds every draw (job fates, faults).
+        time_scale: real seconds per model second.
+        workers: jobs run at once.
+        retention_s: how long finished jobs are kept, in real seconds.
+        tokens: the tokens the API accepts.
+        registry: the served models.
+        faults, cdn_faults: the faults injected now (replaceable at run time).
+        loop: the loop the sandbox runs on.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        time_scale: float,
+        workers: int,
+        retention_s: float,
+        tokens: TokenBook,
+        registry: ModelRegistry,
+        faults: FaultPlan,
+        cdn_faults: CdnFaults,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.seed = seed
+        self.time_scale = time_scale
+        self.tokens = tokens
+        self.registry = registry
+        self.faults = faults
+        self.cdn_faults = cdn_faults
+        self.dice = FaultDice(seed)
+        self.stats = SandboxStats()
+        self.loop = loop
+        # Wall-clock timestamps are derived from the loop clock so that a job's ISO times and
+        # its durations agree exactly.
+        self._wall_epoch = time.time()
+        self.queue = JobQueue(
+            workers=workers, retention_s=retention_s, loop=loop, epoch=loop.time()
+        )
+        self.api_base = ""
+        self.cdn_base = ""
+        self._submissions = 0
+        self._fetch_session: aiohttp.ClientSession | None = None
+
+    def create_job(
+        self,
+        owner: str,
+        model: RegisteredModel,
+        inputs: Mapping[str, Any],
+        images: Mapping[str, ImageInput],
+    ) -> Job:
+        """Create, count and queue a job for an accepted submission."""
+        index = self._submissions
+        self._submissions += 1
+        fate = draw_fate(self.seed, index, model.spec)
+        record = JobRecord(
+            index=index,
+            request_id=fate.request_id,
+            model_id=model.spec.model_id,
+            duration_s=fate.duration_s,
+            time_scale=self.time_scale,
+            submitted_s=self.queue.now(),
+        )
+        job = Job(
+            owner=owner,
+            model=model,
+            inputs=inputs,
+            images=images,
+            fate=fate,
+            scaled_s=fate.duration_s * self.time_scale,
+            record=record,
+        )
+        stats = self.stats
+        stats.jobs_created += 1
+        stats.submissions_by_input[_canonical(inputs)] += 1
+        stats.jobs.append(record)
+        self.queue.add(job)
+        return job
+
+    def iso(self, sandbox_s: float) -> str:
+        """A sandbox-clock time as ISO-8601 with its UTC offset."""
+        return datetime.fromtimestamp(self._wall_epoch + sandbox_s, timezone.utc).isoformat()
+
+    def output(self, job: Job) -> dict[str, Any]:
+        """The ``output`` object of a succeeded job: its file URLs on the CDN."""
+        spec = job.model.spec
+        base = f"{self.cdn_base}{FILES_PREFIX}/{job.request_id}"
+        if spec.output_kind == "video":
+            return {"video": f"{base}/0.mp4"}
+        if spec.output_kind == "image":
+            return {"image": f"{base}/0.png"}
+        return {"images": [f"{base}/{n}.png" for n in range(spec.images_per_job)]}
+
+    def drawing(self, job: Job, index: int) -> Drawing:
+        """What to draw for file `index` of `job`."""
+        spec = job.model.spec
+        properties = spec.input_schema.get("properties") or {}
+        aspect = properties.get("aspect_ratio")
+        return Drawing(
+            render=spec.render,
+            model_id=spec.model_id,
+            request_id=job.request_id,
+            index=index,
+            inputs=job.inputs,
+            sizes=spec.sizes,
+            default_aspect_ratio=aspect.get("default") if isinstance(aspect, Mapping) else None,
+            seed=job.fate.render_seed,
+            image=job.images.get("image"),
+            mask=job.images.get("mask"),
+        )
+
+    async def fetch(self, url: str) -> bytes:
+        """GET a loopback image URL for an input, as RunComfy would fetch a public one."""
+        if self._fetch_session is None:
+            self._fetch_session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=INPUT_FETCH_TIMEOUT_S)
+            )
+        try:
+            # No redirects: the sandbox must not be led off loopback.
+            async with self._fetch_session.get(url, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise ImageFetchError(f"HTTP {response.status}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_any():
+                    size += len(chunk)
+                    if size > MAX_INPUT_IMAGE_BYTES:
+                        raise ImageFetchError(f"larger than {MAX_INPUT_IMAGE_BYTES} bytes")
+                    chunks.append(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ImageFetchError(str(exc) or type(exc).__name__) from exc
+        return b"".join(chunks)
+
+    async def close(self) -> None:
+        """Stop the jobs' timers and close the fetching session."""
+        self.queue.close()
+        if self._fetch_session is not None:
+            await self._fetch_session.close()
+            self._fetch_session = None

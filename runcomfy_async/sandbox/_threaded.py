@@ -1,0 +1,225 @@
+"""`ThreadedSandbox`: a `Sandbox` on its own event loop in a background thread.
+
+For synchronous code: sync tests (the pytest fixture), benchmarks that drive a client in
+another loop or process, and code under any async framework. Every call hops onto the
+sandbox's loop and waits for the answer, so nothing is touched from two threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from typing_extensions import Self
+
+from ._constants import (
+    DEFAULT_RETENTION_S,
+    DEFAULT_SEED,
+    DEFAULT_TIME_SCALE,
+    DEFAULT_WORKERS,
+    LOOPBACK_HOST,
+    THREAD_START_TIMEOUT_S,
+)
+from ._faults import CdnFaults, FaultPlan
+from ._models import ModelSpec
+from ._sandbox import Sandbox
+from ._stats import StatsSnapshot
+
+T = TypeVar("T")
+
+
+class ThreadedSandbox:
+    """A started `Sandbox` serving from a background thread; a sync context manager.
+
+    ``with ThreadedSandbox(time_scale=0.01) as sb:`` takes the same arguments as `Sandbox` and
+    offers the same calls, synchronously. `stats` is a frozen snapshot taken on the sandbox's
+    loop (read it again for fresh numbers); `reset_stats()` clears the counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        seed: int = DEFAULT_SEED,
+        workers: int = DEFAULT_WORKERS,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        retention_s: float = DEFAULT_RETENTION_S,
+        faults: FaultPlan = FaultPlan(),
+        cdn_faults: CdnFaults = CdnFaults(),
+        host: str = LOOPBACK_HOST,
+        port: int = 0,
+        cdn_port: int = 0,
+        models: Iterable[ModelSpec] | None = None,
+    ) -> None:
+        self._sandbox = Sandbox(
+            token=token,
+            seed=seed,
+            workers=workers,
+            time_scale=time_scale,
+            retention_s=retention_s,
+            faults=faults,
+            cdn_faults=cdn_faults,
+            host=host,
+            port=port,
+            cdn_port=cdn_port,
+            models=models,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the loop thread and the sandbox on it; return once it serves."""
+        if self._thread is not None:
+            raise RuntimeError("this sandbox is already started")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name="runcomfy-sandbox", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._await(self._sandbox.start())
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def close(self) -> None:
+        """Stop the sandbox and its thread."""
+        if self._thread is None:
+            return
+        try:
+            self._await(self._sandbox.close())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _await(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("the sandbox is not started")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(THREAD_START_TIMEOUT_S if timeout is None else timeout)
+
+    def _call(self, function: Callable[[], T]) -> T:
+        async def call() -> T:
+            return function()
+
+        return self._await(call())
+
+    # --- The same calls as Sandbox, synchronous ----------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, ``http://127.0.0.1:PORT/v1``."""
+        return self._sandbox.base_url
+
+    @property
+    def cdn_base_url(self) -> str:
+        """The CDN's origin."""
+        return self._sandbox.cdn_base_url
+
+    @property
+    def port(self) -> int:
+        """The API's port."""
+        return self._sandbox.port
+
+    @property
+    def cdn_port(self) -> int:
+        """The CDN's port."""
+        return self._sandbox.cdn_port
+
+    @property
+    def token(self) -> str:
+        """The main bearer token."""
+        return self._sandbox.token
+
+    @property
+    def seed(self) -> int:
+        """The seed of every draw."""
+        return self._sandbox.seed
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per model second."""
+        return self._sandbox.time_scale
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        """The served models by id (a copy)."""
+        return self._call(lambda: self._sandbox.models)
+
+    def add_token(self) -> str:
+        """Issue another valid token."""
+        return self._call(self._sandbox.add_token)
+
+    def revoke_token(self, token: str) -> None:
+        """From now on `token` is answered 400004."""
+        self._call(lambda: self._sandbox.revoke_token(token))
+
+    def register_model(self, spec: ModelSpec) -> None:
+        """Serve another model (or replace one with the same id)."""
+        self._call(lambda: self._sandbox.register_model(spec))
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The faults the API injects now."""
+        return self._sandbox.faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        def assign() -> None:
+            self._sandbox.faults = plan
+
+        self._call(assign)
+
+    @property
+    def cdn_faults(self) -> CdnFaults:
+        """The CDN's hostile answers now."""
+        return self._sandbox.cdn_faults
+
+    @cdn_faults.setter
+    def cdn_faults(self, faults: CdnFaults) -> None:
+        def assign() -> None:
+            self._sandbox.cdn_faults = faults
+
+        self._call(assign)
+
+    @property
+    def stats(self) -> StatsSnapshot:
+        """A frozen snapshot of the counters, taken on the sandbox's loop."""
+        return self._call(lambda: self._sandbox.stats.snapshot())
+
+    def reset_stats(self) -> None:
+        """Clear the counters."""
+        self._call(lambda: self._sandbox.stats.reset())
+
+    def clock(self) -> float:
+        """The sandbox clock that job records use."""
+        return self._call(self._sandbox.clock)
+
+    def restart(self, downtime_s: float = 0.0) -> None:
+        """Restart the API on the same port after `downtime_s`; jobs survive."""
+        self._await(self._sandbox.restart(downtime_s), timeout=THREAD_START_TIMEOUT_S + downtime_s)
