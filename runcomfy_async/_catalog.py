@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeAlias
+from typing import Any, TypeAlias
 
 import anyio
 
+from ._constants import CATALOG_PAGE_SIZE
 from ._errors import InputProblem, InvalidInputError, MalformedResponseError, quote_body
 from ._inputs import check_model_id
 from ._wire import ModelInfo, canonical_json, parse_model_info
 
 __all__ = ["GetJson", "ModelCatalog"]
 
-# Models asked for per page when listing the whole catalog.
-CATALOG_PAGE_SIZE: Final = 100
 
 GetJson: TypeAlias = Callable[[str, Mapping[str, str] | None], Awaitable[object]]
 """``get_json(path, params)``: GET a path relative to the base URL, answer parsed as JSON."""

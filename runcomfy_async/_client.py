@@ -30,6 +30,7 @@ from ._errors import (
     ConfigurationError,
     JobCancelledError,
     JobFailedError,
+    MalformedResponseError,
     RunComfyError,
     WaitTimeoutError,
 )
@@ -43,7 +44,6 @@ from ._wire import (
     JobResult,
     JobState,
     JobStatus,
-    input_fingerprint,
     parse_cancel,
     parse_job,
     parse_result,
@@ -255,12 +255,29 @@ class AsyncRunComfy:
         """
         model_id, payload = resolve_input(model, inputs)
         if validate:
-            # Imported here: jsonschema costs a noticeable import time nobody else needs.
-            from ._schema_check import validate_payload
-
-            schema = await self.models.schema_for(model_id)
-            validate_payload(model_id, payload, schema)
+            await self.validate(model_id, payload)
         return await self._submit_payload(model_id, payload)
+
+    async def validate(self, model_id: str, payload: Mapping[str, Any]) -> None:
+        """Check an input against the model's live input schema; nothing is submitted.
+
+        The schema comes from the catalog (``GET /models/{id}``, cached). When the catalog
+        gives none, the schema bundled with this library is used for the models it knows.
+
+        Raises:
+            InvalidInputError: listing every problem (field path, value, what is allowed).
+        """
+        # Imported here: jsonschema costs a noticeable import time nobody else needs.
+        from ._schema_check import bundled_schema, validate_payload
+
+        try:
+            schema: Mapping[str, Any] = await self.models.schema_for(model_id)
+        except MalformedResponseError:
+            bundled = bundled_schema(model_id)
+            if bundled is None:
+                raise
+            schema = bundled
+        validate_payload(model_id, payload, schema)
 
     async def _submit_payload(self, model_id: str, payload: dict[str, Any]) -> Job:
         """POST the payload; the request id comes back even if the caller is cancelled.
@@ -270,7 +287,6 @@ class AsyncRunComfy:
         the job is cancelled remotely (it is still queued) and logged with its request id
         before the cancellation goes on.
         """
-        fingerprint = input_fingerprint(model_id, payload)
         accepted: list[Job] = []
 
         async def post() -> Job:
@@ -280,7 +296,6 @@ class AsyncRunComfy:
                 body=payload,
                 is_submit=True,
                 model_id=model_id,
-                fingerprint=fingerprint,
             )
             job = parse_job(body, model_id=model_id)
             accepted.append(job)

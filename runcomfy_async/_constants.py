@@ -53,18 +53,21 @@ MAX_CONCURRENT_REQUESTS: Final = 32
 SUBMIT_RATE_PER_S: Final = 20.0
 SUBMIT_BURST: Final = 20
 MIN_SUBMIT_RATE_PER_S: Final = 0.5
-# After a 429 the submit rate is multiplied by this, and grows back by RATE_RECOVERY_STEP
+# After a 429 the submit rate is multiplied by this (at most once per RATE_CUT_WINDOW_S),
+# and grows back by RATE_RECOVERY_STEP
 # for every RATE_RECOVERY_AFTER successful submits.
-RATE_BACKOFF_FACTOR: Final = 0.5
+RATE_BACKOFF_FACTOR: Final = 0.7
 RATE_RECOVERY_STEP: Final = 1.25
-RATE_RECOVERY_AFTER: Final = 20
+RATE_RECOVERY_AFTER: Final = 10
+# 429s within this many seconds of a cut don't cut again (they answer older requests).
+RATE_CUT_WINDOW_S: Final = 1.0
 COOLDOWN_DEFAULT_S: Final = 1.0
 REORDER_BUFFER: Final = 256
 BATCH_CANCEL_TIMEOUT_S: Final = 10.0
 # Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.
-ADAPTIVE_MIN_INTERVAL_S: Final = 0.25
+ADAPTIVE_MIN_INTERVAL_S: Final = 0.001
 ADAPTIVE_MAX_INTERVAL_S: Final = 15.0
-ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.08
+ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.03
 
 # --- Downloads -------------------------------------------------------------------------------
 DOWNLOAD_CONCURRENCY: Final = 8
@@ -72,6 +75,25 @@ DOWNLOAD_MAX_BYTES: Final = 512 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES: Final = 256 * 1024
 DOWNLOAD_MAX_ATTEMPTS: Final = 4
 DOWNLOAD_ALLOWED_HOST_SUFFIXES: Final = ("runcomfy.net", "runcomfy.com")
+
+# Redirect hops followed for one output URL before giving up.
+DOWNLOAD_MAX_REDIRECTS: Final = 5
+# Longest slug of a label in a file name; the index prefix keeps names unique anyway.
+DOWNLOAD_SLUG_MAX_CHARS: Final = 48
+
+# --- Journal ---------------------------------------------------------------------------------
+# Most operations one group-commit transaction takes, so that a burst of writers cannot make
+# one transaction (and the wait of the first writer in it) grow without bound.
+JOURNAL_MAX_BATCH_OPS: Final = 2048
+# How long a write waits for a lock held by another connection (a reader, a backup tool).
+JOURNAL_BUSY_TIMEOUT_MS: Final = 5000
+
+# --- Catalog and validation ------------------------------------------------------------------
+# Models asked for per page when listing the whole catalog.
+CATALOG_PAGE_SIZE: Final = 100
+# Distinct schemas whose compiled validators are kept (a catalog has a few hundred models;
+# a batch uses one or two).
+VALIDATOR_CACHE_SIZE: Final = 128
 
 # --- Images sent as inputs -------------------------------------------------------------------
 # Ideogram's own spec caps an input image at 10 MB; newer pages allow 25 MB. We take the

@@ -58,20 +58,18 @@ from ._constants import (
     DOWNLOAD_CONCURRENCY,
     DOWNLOAD_MAX_ATTEMPTS,
     DOWNLOAD_MAX_BYTES,
+    DOWNLOAD_MAX_REDIRECTS,
+    DOWNLOAD_SLUG_MAX_CHARS,
     READ_TIMEOUT_S,
     RETRY_INITIAL_DELAY_S,
     RETRY_MAX_DELAY_S,
 )
-from ._errors import ConfigurationError, RunComfyError
+from ._errors import ConfigurationError, DownloadError, redact_url
 from ._files import StoredFile
 from ._version import __version__
 
 __all__ = ["DownloadError", "Downloader", "file_stem", "redact_url", "slug"]
 
-# Redirect hops followed for one output URL before giving up.
-DOWNLOAD_MAX_REDIRECTS: Final = 5
-# Longest slug of a label in a file name; the index prefix keeps names unique anyway.
-DOWNLOAD_SLUG_MAX_CHARS: Final = 48
 # Digits of the zero-padded input index at the start of every file name.
 DOWNLOAD_INDEX_DIGITS: Final = 6
 # Suffix of the hidden temporary files that bytes are streamed into.
@@ -100,32 +98,6 @@ _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _QUERY_IN_TEXT: Final = re.compile(r"(https?://[^\s'\"?#]*)[?#][^\s'\"]*")
 
 
-class DownloadError(RunComfyError):
-    """An output file could not be downloaded, or its URL was refused.
-
-    Attributes:
-        url: the URL, without its query string, fragment or user info.
-        reason: what went wrong, or which rule refused it.
-        index: the input index the file belongs to, when known.
-        status: the HTTP status of the last answer, when there was one.
-    """
-
-    def __init__(
-        self, url: str, reason: str, *, index: int | None = None, status: int | None = None
-    ) -> None:
-        self.url = redact_url(url)
-        self.reason = reason
-        self.index = index
-        self.status = status
-        where = f" (input {index})" if index is not None else ""
-        super().__init__(f"cannot download {self.url}{where}: {reason}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only arguments need help to survive pickling (multiprocessing, logging).
-        rebuild = functools.partial(type(self), index=self.index, status=self.status)
-        return (rebuild, (self.url, self.reason))
-
-
 class _Transient(Exception):
     """One attempt failed in a way that another attempt may not."""
 
@@ -133,19 +105,6 @@ class _Transient(Exception):
         self.reason = reason
         self.status = status
         super().__init__(reason)
-
-
-def redact_url(url: str) -> str:
-    """``url`` without query string, fragment or user info, fit for messages and logs.
-
-    Args:
-        url: any URL text, valid or not.
-    """
-    try:
-        parsed = URL(url)
-        return str(parsed.with_user(None).with_query(None).with_fragment(None))
-    except (ValueError, TypeError):
-        return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def slug(label: str) -> str:

@@ -18,6 +18,9 @@ Everything the library raises on purpose derives from :class:`RunComfyError`::
     │   ├── ConnectionFailedError    refused, reset, DNS, TLS
     │   └── RequestTimeoutError      connect or read timeout
     ├── SubmitOutcomeUnknownError    a submit that may or may not have created a paid job
+    ├── JournalError                 a journal that cannot be used as asked
+    ├── DownloadError                an output file refused or not downloadable
+    ├── BatchAbortedError            ``fail_fast``: the first outcome that was not a success
     └── JobError                     the job itself ended badly
         ├── JobFailedError           the job ran and failed (carries the result)
         ├── JobCancelledError        the job was cancelled
@@ -34,8 +37,11 @@ the server's error codes and messages, request ids and model ids.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from yarl import URL
 
 from ._constants import ERROR_BODY_QUOTE_CHARS
 
@@ -45,8 +51,10 @@ if TYPE_CHECKING:
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "BatchAbortedError",
     "ConfigurationError",
     "ConnectionFailedError",
+    "DownloadError",
     "InputProblem",
     "InsufficientBalanceError",
     "InvalidInputError",
@@ -54,6 +62,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -66,6 +75,7 @@ __all__ = [
     "WaitTimeoutError",
     "error_for_response",
     "quote_body",
+    "redact_url",
 ]
 
 
@@ -349,6 +359,72 @@ class SubmitOutcomeUnknownError(RunComfyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+class BatchAbortedError(RunComfyError):
+    """A ``fail_fast`` batch stopped at an outcome that was not a success.
+
+    Attributes:
+        outcome: that outcome (its ``error`` says what went wrong).
+    """
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+        super().__init__(
+            f"batch stopped (fail_fast): input {outcome.index} ended {outcome.state.value}"
+            + (f": {outcome.error}" if outcome.error is not None else "")
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+class JournalError(RunComfyError):
+    """The journal cannot be used as asked.
+
+    Raised for a file written by a newer version of the library, a file that is not a
+    journal or is corrupt, a journal already open elsewhere, a closed journal, and for writes
+    that would lose a paid job (a new intent while a job is in flight, a second request id).
+    """
+
+
+def redact_url(url: str) -> str:
+    """``url`` without query string, fragment or user info, fit for messages and logs.
+
+    Args:
+        url: any URL text, valid or not.
+    """
+    try:
+        parsed = URL(url)
+        return str(parsed.with_user(None).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return url.split("?", 1)[0].split("#", 1)[0]
+
+
+class DownloadError(RunComfyError):
+    """An output file could not be downloaded, or its URL was refused.
+
+    Attributes:
+        url: the URL, without its query string, fragment or user info.
+        reason: what went wrong, or which rule refused it.
+        index: the input index the file belongs to, when known.
+        status: the HTTP status of the last answer, when there was one.
+    """
+
+    def __init__(
+        self, url: str, reason: str, *, index: int | None = None, status: int | None = None
+    ) -> None:
+        self.url = redact_url(url)
+        self.reason = reason
+        self.index = index
+        self.status = status
+        where = f" (input {index})" if index is not None else ""
+        super().__init__(f"cannot download {self.url}{where}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments need help to survive pickling (multiprocessing, logging).
+        rebuild = functools.partial(type(self), index=self.index, status=self.status)
+        return (rebuild, (self.url, self.reason))
 
 
 class JobError(RunComfyError):

@@ -6,6 +6,7 @@ model id (see :mod:`runcomfy_async.ideogram`). Both end up as ``(model_id, paylo
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -32,8 +33,15 @@ class ModelInput(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=1024)
+def _valid_model_id(model_id: str) -> bool:
+    return bool(_MODEL_ID.match(model_id)) and ".." not in model_id
+
+
 def check_model_id(model_id: object) -> str:
     """The model id, or InvalidInputError saying what a model id looks like."""
+    if isinstance(model_id, str) and _valid_model_id(model_id):
+        return model_id
     if not isinstance(model_id, str) or not _MODEL_ID.match(model_id) or ".." in model_id:
         raise InvalidInputError(
             [
@@ -79,6 +87,14 @@ def resolve_input(
     Accepted: ``(model_id, mapping)``, ``(typed_input, None)``, ``(None, typed_input)`` and
     ``(model_id, typed_input)`` when the ids agree.
     """
+    if (
+        isinstance(model, str)
+        and isinstance(payload, dict)
+        and all(isinstance(key, str) for key in payload)
+    ):
+        # The common case, first: isinstance() against a runtime Protocol is slow, and a
+        # batch resolves every one of its inputs here.
+        return check_model_id(model), dict(payload)
     if isinstance(model, ModelInput) and not isinstance(model, str):
         if payload is not None:
             raise TypeError("pass a typed input alone, without a second input argument")

@@ -67,7 +67,8 @@ import anyio
 import attrs
 from typing_extensions import Self
 
-from ._errors import RunComfyError
+from ._constants import JOURNAL_BUSY_TIMEOUT_MS, JOURNAL_MAX_BATCH_OPS
+from ._errors import JournalError
 from ._files import StoredFile
 from ._version import __version__
 from ._wire import JobState, canonical_json, converter, input_fingerprint
@@ -76,24 +77,10 @@ __all__ = ["EntryState", "Journal", "JournalEntry", "JournalError", "PastAttempt
 
 # The layout of the file. Bump it (and teach ``_check_schema`` to migrate) when tables change.
 JOURNAL_SCHEMA_VERSION: Final = 1
-# Most operations one group-commit transaction takes, so that a burst of writers cannot make
-# one transaction (and the wait of the first writer in it) grow without bound.
-JOURNAL_MAX_BATCH_OPS: Final = 2048
-# How long a write waits for a lock held by another connection (a reader, a backup tool).
-JOURNAL_BUSY_TIMEOUT_MS: Final = 5000
 # The lock file that keeps a second process (or a second Journal) off the same journal.
 JOURNAL_LOCK_SUFFIX: Final = ".lock"
 
 T = TypeVar("T")
-
-
-class JournalError(RunComfyError):
-    """The journal cannot be used as asked.
-
-    Raised for a file written by a newer version of the library, a file that is not a
-    journal or is corrupt, a journal already open elsewhere, a closed journal, and for writes
-    that would lose a paid job (a new intent while a job is in flight, a second request id).
-    """
 
 
 class EntryState(str, enum.Enum):

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
+from ._constants import VALIDATOR_CACHE_SIZE
 from ._errors import InputProblem, InvalidInputError, MalformedResponseError
 from ._images import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
 from ._wire import canonical_json
@@ -47,9 +48,6 @@ __all__ = [
     "validate_payload",
 ]
 
-# Distinct schemas whose compiled validators are kept (a catalog has a few hundred models;
-# a batch uses one or two).
-VALIDATOR_CACHE_SIZE: Final = 128
 # An enum longer than this is quoted in part in a message (reframe has 69 sizes).
 ENUM_VALUES_SHOWN: Final = 12
 

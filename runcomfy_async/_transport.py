@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+import attrs
 from yarl import URL
 
 from ._constants import (
@@ -48,9 +49,10 @@ from ._errors import (
 )
 from ._events import RetryEvent, call_hook
 from ._version import __version__
+from ._wire import input_fingerprint
 from .policies import Attempt, FailureKind, RetryPolicy, parse_retry_after
 
-__all__ = ["Clock", "Transport"]
+__all__ = ["Clock", "RateLimitSignal", "Transport"]
 
 _log = logging.getLogger(LOGGER_NAME)
 
@@ -58,6 +60,15 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 USER_AGENT = f"runcomfy-async/{__version__}"
+_JSON_BODY = {"Content-Type": "application/json"}
+
+
+@attrs.frozen
+class RateLimitSignal:
+    """A 429 arrived: the cool-down it started, and whether it answered a submit."""
+
+    cooldown: float
+    is_submit: bool
 
 
 class Transport:
@@ -70,8 +81,11 @@ class Transport:
         connect_timeout, read_timeout: seconds; a read timeout applies per socket read.
         max_connections, max_connections_per_host: the connection pool's limits.
         on_retry: called with a :class:`RetryEvent` before each retry.
-        on_rate_limited: called with the cool-down in seconds whenever a 429 arrives
-            (batches use it to slow their submit rate).
+
+    Attributes:
+        retry_listeners: more callables told of every retry (running batches add theirs).
+        rate_limit_listeners: callables told of every 429 with a :class:`RateLimitSignal`
+            (running batches use it to slow their submit rate).
         clock, sleep, rand: injectable for exact tests.
     """
 
@@ -86,7 +100,6 @@ class Transport:
         max_connections: int,
         max_connections_per_host: int,
         on_retry: Callable[[RetryEvent], Any] | None = None,
-        on_rate_limited: Callable[[float], Any] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
         rand: Callable[[], float] = random.random,
@@ -94,7 +107,8 @@ class Transport:
         self.base_url = base_url
         self.retry = retry
         self.on_retry = on_retry
-        self.on_rate_limited = on_rate_limited
+        self.retry_listeners: set[Callable[[RetryEvent], Any]] = set()
+        self.rate_limit_listeners: set[Callable[[RateLimitSignal], Any]] = set()
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
@@ -168,7 +182,6 @@ class Transport:
         is_submit: bool = False,
         request_id: str | None = None,
         model_id: str | None = None,
-        fingerprint: str | None = None,
     ) -> Any:
         """Send one API request, retrying as the policy allows; return the parsed JSON.
 
@@ -198,9 +211,10 @@ class Transport:
         number = 0
         while True:
             number += 1
-            wait = self._cooldown_until - self._clock()
-            if wait > 0:
-                await self._sleep(wait)
+            if self._cooldown_until:
+                wait = self._cooldown_until - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
             try:
                 return await self._attempt(
                     method, url, path, params, data, request_id=request_id, model_id=model_id
@@ -218,11 +232,13 @@ class Transport:
                     self._rand,
                 )
                 if failure.kind is FailureKind.RATE_LIMITED:
-                    self._start_cooldown(failure.retry_after)
+                    self._start_cooldown(failure.retry_after, is_submit)
                 if decision.outcome_unknown:
                     raise SubmitOutcomeUnknownError(
                         model_id=model_id or "?",
-                        fingerprint=fingerprint or "",
+                        # Computed only here: hashing every submit's input costs time on
+                        # the hot path for a value needed only when something went wrong.
+                        fingerprint=input_fingerprint(model_id or "", body or {}),
                         cause=failure.error,
                     ) from failure.error
                 if not decision.retry:
@@ -238,9 +254,7 @@ class Transport:
                     method,
                     path,
                 )
-                call_hook(
-                    self.on_retry,
-                    RetryEvent(
+                event = RetryEvent(
                         attempt=number,
                         max_attempts=self.retry.max_attempts,
                         delay=decision.delay,
@@ -249,19 +263,21 @@ class Transport:
                         path=path,
                         request_id=request_id,
                         model_id=model_id,
-                    ),
                 )
+                call_hook(self.on_retry, event)
+                for listener in tuple(self.retry_listeners):
+                    call_hook(listener, event)
                 await self._sleep(decision.delay)
 
-    def _start_cooldown(self, retry_after: float | None) -> None:
+    def _start_cooldown(self, retry_after: float | None, is_submit: bool) -> None:
         if not self.retry.honour_retry_after:
             delay = 0.0
         else:
             delay = retry_after if retry_after is not None else COOLDOWN_DEFAULT_S
             delay = min(delay, self.retry.retry_after_cap)
             self._cooldown_until = max(self._cooldown_until, self._clock() + delay)
-        if self.on_rate_limited is not None:
-            call_hook(self.on_rate_limited, delay)
+        for listener in tuple(self.rate_limit_listeners):
+            call_hook(listener, RateLimitSignal(cooldown=delay, is_submit=is_submit))
 
     async def _attempt(
         self,
@@ -274,9 +290,9 @@ class Transport:
         request_id: str | None,
         model_id: str | None,
     ) -> Any:
-        session = self._get_session()
-        headers = {"Content-Type": "application/json"} if data is not None else None
-        t0 = time.perf_counter()
+        session = self._session or self._get_session()
+        headers = _JSON_BODY if data is not None else None
+        t0 = time.perf_counter() if _log.isEnabledFor(logging.DEBUG) else 0.0
         try:
             async with session.request(
                 method, url, params=params, data=data, headers=headers, allow_redirects=False

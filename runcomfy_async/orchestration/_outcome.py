@@ -1,0 +1,96 @@
+"""What a batch hands back for each input: an :class:`Outcome`."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._errors import RunComfyError
+from .._files import StoredFile
+from .._wire import JobResult
+
+__all__ = ["Outcome", "OutcomeState", "Timings"]
+
+
+class OutcomeState(str, enum.Enum):
+    """How an input's job ended, as far as the batch is concerned."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """The job ran and failed (``result.error`` holds the server's error)."""
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    """The per-job timeout or the batch deadline passed; queued jobs were cancelled."""
+    SUBMIT_UNKNOWN = "submit_unknown"
+    """The submit may or may not have created a job; it was not resubmitted."""
+    REJECTED = "rejected"
+    """The input was refused (here, or by the server with a 4xx); nothing was paid."""
+    ERROR = "error"
+    """Anything else: e.g. the job's record expired (404), or the service stayed down."""
+
+
+@attrs.frozen(kw_only=True)
+class Timings:
+    """When things happened to a job (wall-clock, timezone-aware UTC).
+
+    Attributes:
+        submitted: when the server's answer to the submit arrived.
+        server_finished: when the server says the job finished (from ``finished_at``).
+        detected: when the batch saw the job over.
+    """
+
+    submitted: datetime | None = None
+    server_finished: datetime | None = None
+    detected: datetime | None = None
+
+    @property
+    def lag(self) -> float | None:
+        """Seconds between the server finishing the job and the batch noticing."""
+        if self.server_finished is None or self.detected is None:
+            return None
+        return (self.detected - self.server_finished).total_seconds()
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """The end of one input's journey through a batch.
+
+    Attributes:
+        index: the input's position in the input sequence (0-based).
+        input: the input as given (a mapping or a typed input).
+        model_id: the model the job was for.
+        request_id: the job's request id, once the server gave one.
+        state: how it ended.
+        result: the final result answer, when there was one.
+        error: the typed error, for every state but ``SUCCEEDED``.
+        attempts: submits made for this input (more than 1 only with resubmission).
+        timings: when it was submitted, finished on the server, and noticed.
+        files: downloaded output files, when the batch downloads.
+        from_journal: True when a resumed batch took this outcome from its journal.
+    """
+
+    index: int
+    input: Mapping[str, Any] | Any
+    model_id: str | None
+    request_id: str | None
+    state: OutcomeState
+    result: JobResult | None = None
+    error: RunComfyError | None = None
+    attempts: int = 1
+    timings: Timings = attrs.field(factory=Timings)
+    files: tuple[StoredFile, ...] = ()
+    from_journal: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the job succeeded."""
+        return self.state is OutcomeState.SUCCEEDED
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output URLs, in order (empty unless the job succeeded)."""
+        return self.result.outputs if self.result is not None else ()
