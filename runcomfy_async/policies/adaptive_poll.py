@@ -104,6 +104,10 @@ _SHORTEST_S = 1e-3
 _MIN_SIGMA = 0.05
 # Most polls in one fitted schedule; past its end, polls back off geometrically.
 _MAX_SCHEDULE = 400
+# The largest share of the still-running jobs expected to finish between two polls.
+_MAX_SHARE_PER_POLL = 0.1
+# Bisection steps when sizing one poll step (to about 0.01 % of the longest interval).
+_STEP_BISECTIONS = 14
 # After the schedule ends, each further poll waits this fraction of the age (tail backoff).
 _TAIL_GROWTH = 0.25
 
@@ -128,6 +132,8 @@ class AdaptivePoll:
         min_samples: durations needed before the learned schedule is used.
         refit_every: new durations between two refits (refits are also at most one per
             ``refit_interval`` seconds, so very fast batches don't spend their time fitting).
+        max_share_per_poll: the largest share of still-running jobs expected to finish
+            between two polls (bounds long steps where the hazard is low).
         clock: a monotonic clock, for the refit throttle.
     """
 
@@ -143,6 +149,7 @@ class AdaptivePoll:
     min_samples: int = 8
     refit_every: int = 16
     refit_interval: float = 0.5
+    max_share_per_poll: float = _MAX_SHARE_PER_POLL
     clock: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
     _models: dict[str, _ModelTimes] = attrs.field(factory=dict, init=False)
@@ -226,24 +233,49 @@ class AdaptivePoll:
     def _build(self, mu: float, sigma: float, horizon: float, scale: float) -> list[float]:
         """Poll ages from 0 to ``horizon`` spaced ``scale / sqrt(hazard)``, clamped.
 
-        The spacing uses the largest hazard over the step it is about to take, so that a
-        step never jumps over a region where completions are dense.
+        Each step is the longest ``s`` with ``s <= spacing(max(h(age), h(age + s)))``: it
+        may cross a region where completions are unlikely in one stride, but it ends no
+        later than the density of completions where it lands allows.
         """
+
+        # Every schedule reaches the horizon within _MAX_SCHEDULE polls; otherwise a dense
+        # candidate would stop short, and its lag would no longer fall as polls get denser
+        # (which the calibration's bisection relies on).
+        floor = max(self.min_interval, horizon / _MAX_SCHEDULE)
 
         def spacing(hazard: float) -> float:
             if hazard <= 0:
                 return self.max_interval
-            return min(self.max_interval, max(self.min_interval, scale / math.sqrt(hazard)))
+            return min(self.max_interval, max(floor, scale / math.sqrt(hazard)))
 
+        distribution = statistics.NormalDist(mu, sigma)
         ages: list[float] = []
         age = 0.0
-        while age < horizon and len(ages) < _MAX_SCHEDULE:
-            step = spacing(_lognormal_hazard(age, mu, sigma))
-            for _ in range(3):
-                peak = max(
-                    _lognormal_hazard(age + step * f, mu, sigma) for f in (0.0, 0.5, 1.0)
-                )
-                step = min(step, spacing(peak))
+        while age < horizon:
+            # No step may span more than a share of the jobs still running: the hazard rule
+            # assumes short steps, and a long early step would make an early finisher wait
+            # out all of it.
+            done = distribution.cdf(math.log(age)) if age > 0 else 0.0
+            reach = done + (1.0 - done) * self.max_share_per_poll
+            quantile_step = (
+                math.exp(distribution.inv_cdf(reach)) - age if reach < 1.0 else self.max_interval
+            )
+            here = _lognormal_hazard(age, mu, sigma)
+            longest = spacing(here)
+            if longest <= floor or longest <= spacing(
+                max(here, _lognormal_hazard(age + longest, mu, sigma))
+            ):
+                step = longest
+            else:
+                lo, hi = floor, longest
+                for _ in range(_STEP_BISECTIONS):
+                    mid = (lo + hi) / 2
+                    if mid <= spacing(max(here, _lognormal_hazard(age + mid, mu, sigma))):
+                        lo = mid
+                    else:
+                        hi = mid
+                step = lo
+            step = max(floor, min(step, quantile_step))
             age += step
             ages.append(age)
         return ages

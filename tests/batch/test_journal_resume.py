@@ -23,7 +23,9 @@ def cdn(sb: Sandbox) -> str:
     return str(URL(sb.cdn_base_url).origin())
 
 
-async def run_all(client: rc.AsyncRunComfy, model: str, inputs: list[Any], **kw: Any) -> list[rc.Outcome]:
+async def run_all(
+    client: rc.AsyncRunComfy, model: str, inputs: list[Any], **kw: Any
+) -> list[rc.Outcome]:
     async with client.map(model, inputs, **kw) as outcomes:
         return [o async for o in outcomes]
 
@@ -31,8 +33,14 @@ async def run_all(client: rc.AsyncRunComfy, model: str, inputs: list[Any], **kw:
 async def test_downloads_files_and_writes_manifest(sandbox: Sandbox, tmp_path: Path) -> None:
     out = tmp_path / "out"
     async with make_client(sandbox) as client:
-        outcomes = await run_all(client, FAST, prompts(12), download_to=out,
-                                 download_origins=[cdn(sandbox)], journal=tmp_path / "j.sqlite")
+        outcomes = await run_all(
+            client,
+            FAST,
+            prompts(12),
+            download_to=out,
+            download_origins=[cdn(sandbox)],
+            journal=tmp_path / "j.sqlite",
+        )
     assert all(o.ok and len(o.files) == 1 for o in outcomes)
     for o in outcomes:
         stored = o.files[0]
@@ -129,7 +137,8 @@ async def test_intent_without_request_id_is_reported_not_resubmitted(
         by_index = {o.index: o for o in outcomes}
         assert by_index[1].state is OutcomeState.SUBMIT_UNKNOWN
         assert isinstance(by_index[1].error, rc.SubmitOutcomeUnknownError)
-        assert by_index[0].ok and by_index[2].ok
+        assert by_index[0].ok
+        assert by_index[2].ok
         assert '{"prompt":"p 1"}' not in sandbox.stats.snapshot().submissions_by_input
         # Asked to, a later run resubmits it.
         again = await run_all(client, FAST, inputs, journal=journal_path, resume_unknown=True)
@@ -141,8 +150,11 @@ async def test_resume_redownloads_only_missing_or_altered_files(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     out, journal = tmp_path / "out", tmp_path / "j.sqlite"
-    options: dict[str, Any] = {"journal": journal, "download_to": out,
-                               "download_origins": [cdn(sandbox)]}
+    options: dict[str, Any] = {
+        "journal": journal,
+        "download_to": out,
+        "download_origins": [cdn(sandbox)],
+    }
     async with make_client(sandbox) as client:
         first = await run_all(client, FAST, prompts(4), **options)
         (out / first[0].files[0].path).unlink()
@@ -163,7 +175,9 @@ async def test_journal_records_every_outcome(sandbox: Sandbox, tmp_path: Path) -
     async with Journal(journal_path) as journal:
         entries = {e.index: e for e in await journal.entries()}
     assert {i: e.state for i, e in entries.items()} == {
-        0: EntryState.SUCCEEDED, 1: EntryState.SUCCEEDED, 2: EntryState.SUCCEEDED,
+        0: EntryState.SUCCEEDED,
+        1: EntryState.SUCCEEDED,
+        2: EntryState.SUCCEEDED,
         3: EntryState.INVALID,
     }
     for o in outcomes:

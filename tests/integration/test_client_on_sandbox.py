@@ -35,8 +35,10 @@ async def test_submit_status_result_wait(client: AsyncRunComfy) -> None:
     status = await client.status(job.request_id)
     assert status.state in (JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED)
     result = await client.wait(job.request_id, timeout=30)
-    assert result.ok and len(result.outputs) == 1
-    assert result.created_at is not None and result.finished_at is not None
+    assert result.ok
+    assert len(result.outputs) == 1
+    assert result.created_at is not None
+    assert result.finished_at is not None
     final = await client.status(job.request_id)
     assert final.state is JobState.COMPLETED
 
@@ -102,7 +104,8 @@ async def test_server_side_validation_names_the_fields(client: AsyncRunComfy) ->
     with pytest.raises(rc.InvalidRequestError) as info:
         await client.submit(T2I, {"aspect_ratio": "7:5"})
     assert info.value.error_code == 422001
-    assert "prompt" in str(info.value) and "aspect_ratio" in str(info.value)
+    assert "prompt" in str(info.value)
+    assert "aspect_ratio" in str(info.value)
 
 
 async def test_models_catalog_is_read_and_cached(
@@ -113,7 +116,8 @@ async def test_models_catalog_is_read_and_cached(
     info = await client.models.get(T2I)
     again = await client.models.get(T2I)
     assert info is again
-    assert info.input_schema is not None and "prompt" in info.input_schema["properties"]
+    assert info.input_schema is not None
+    assert "prompt" in info.input_schema["properties"]
     assert sandbox.stats.snapshot().requests_by_endpoint.get("models", 0) >= 2
 
 
