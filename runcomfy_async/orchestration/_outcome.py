@@ -55,6 +55,15 @@ class Timings:
         return (self.detected - self.server_finished).total_seconds()
 
 
+# Inputs may carry megabytes of base64 images: a repr shows only their start.
+_REPR_CHARS = 120
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _REPR_CHARS else text[:_REPR_CHARS] + "…"
+
+
 @attrs.frozen(kw_only=True)
 class Outcome:
     """The end of one input's journey through a batch.
@@ -74,7 +83,7 @@ class Outcome:
     """
 
     index: int
-    input: Mapping[str, Any] | Any
+    input: Mapping[str, Any] | Any = attrs.field(repr=lambda value: _short_repr(value))
     model_id: str | None
     request_id: str | None
     state: OutcomeState
