@@ -81,6 +81,9 @@ DOWNLOAD_MAX_REDIRECTS: Final = 5
 # Longest slug of a label in a file name; the index prefix keeps names unique anyway.
 DOWNLOAD_SLUG_MAX_CHARS: Final = 48
 
+# The manifest a batch appends to in its download folder, one JSON outcome per line.
+MANIFEST_NAME: Final = "manifest.jsonl"
+
 # --- Journal ---------------------------------------------------------------------------------
 # Most operations one group-commit transaction takes, so that a burst of writers cannot make
 # one transaction (and the wait of the first writer in it) grow without bound.

@@ -74,6 +74,7 @@ __all__ = [
     "TransportError",
     "WaitTimeoutError",
     "error_for_response",
+    "error_json",
     "quote_body",
     "redact_url",
 ]
@@ -587,3 +588,16 @@ def _default_message(cls: type[APIError], status: int) -> str:
         RateLimitedError: "rate limited",
         ServerError: "server error",
     }.get(cls, f"unexpected HTTP status {status}")
+
+
+def error_json(error: BaseException | None) -> Any:
+    """An error as JSON data, for the journal, the manifest and ``--json`` output.
+
+    A failed job's error is the server's own (raw JSON); any other error is its type and
+    message. Never holds the token: no message in this module contains it.
+    """
+    if error is None:
+        return None
+    if isinstance(error, JobFailedError):
+        return error.error
+    return {"type": type(error).__name__, "message": str(error)}

@@ -21,12 +21,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._constants import LOGGER_NAME
+from .._constants import LOGGER_NAME, MANIFEST_NAME
 from .._downloads import Downloader, DownloadError
 from .._errors import (
     JobFailedError,
     RunComfyError,
     SubmitOutcomeUnknownError,
+    error_json,
 )
 from .._journal import EntryState, Journal, JournalEntry, JournalError
 from .._manifest import Manifest, ManifestRecord, read_manifest
@@ -38,11 +39,10 @@ from ._outcome import Outcome, OutcomeState, Timings
 if TYPE_CHECKING:
     from ._batch import Batch, _Item
 
-__all__ = ["MANIFEST_NAME", "BatchStore"]
+__all__ = ["BatchStore"]
 
 _log = logging.getLogger(LOGGER_NAME)
 
-MANIFEST_NAME = "manifest.jsonl"
 
 _ENTRY_FOR_OUTCOME = {
     OutcomeState.SUCCEEDED: EntryState.SUCCEEDED,
@@ -54,15 +54,6 @@ _ENTRY_FOR_OUTCOME = {
     OutcomeState.ERROR: EntryState.EXPIRED,
 }
 _OUTCOME_FOR_ENTRY = {entry: outcome for outcome, entry in _ENTRY_FOR_OUTCOME.items()}
-
-
-def error_json(error: BaseException | None) -> Any:
-    """An error as JSON data for the journal and the manifest (never holds the token)."""
-    if error is None:
-        return None
-    if isinstance(error, JobFailedError):
-        return error.error
-    return {"type": type(error).__name__, "message": str(error)}
 
 
 class BatchStore:
@@ -149,7 +140,10 @@ class BatchStore:
             )
             await batch._conclude(item, OutcomeState.SUBMIT_UNKNOWN, error=error)
             return True
-        if entry.state is EntryState.INVALID and entry.attempts == 0:
+        if entry.state is EntryState.WITHDRAWN or (
+            entry.state is EntryState.INVALID and entry.attempts == 0
+        ):
+            # Never ran (withdrawn while queued) or never sent: submit it (again).
             item.request_id = None
             return False
         outcome_state = _OUTCOME_FOR_ENTRY.get(entry.state)
@@ -206,6 +200,11 @@ class BatchStore:
                 item.payload if isinstance(item.payload, Mapping) else {},
                 error_json(item.problem),
             )
+
+    async def record_withdrawn(self, item: _Item) -> None:
+        """The batch cancelled the item's job while it was still queued (never billed)."""
+        if self.journal is not None:
+            await self.journal.record_finished(item.index, EntryState.WITHDRAWN)
 
     async def record_finished(
         self, item: _Item, result: JobResult, error: RunComfyError | None

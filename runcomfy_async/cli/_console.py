@@ -1,0 +1,96 @@
+"""Where the command line writes, and how library logs reach the person.
+
+Standard output carries a command's answer (a request id, output URLs, JSON lines), so that
+it can be piped; everything meant for the person (progress, logs, errors, hints) goes to
+standard error. Text built from data (prompts, server messages) is written as plain text,
+never parsed as rich markup: a prompt like ``[bold]`` must print as typed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import attrs
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.text import Text
+
+from .._constants import LOGGER_NAME
+
+__all__ = ["Streams", "configure_logging", "make_streams"]
+
+
+@attrs.frozen
+class Streams:
+    """The two consoles of a command.
+
+    Attributes:
+        out: standard output, for answers (tables use it; JSON goes through :meth:`emit`).
+        err: standard error, for the person.
+    """
+
+    out: Console
+    err: Console
+
+    @property
+    def interactive(self) -> bool:
+        """True when a person watches standard error on a terminal."""
+        return self.err.is_terminal
+
+    def emit(self, line: str) -> None:
+        """Write one line to standard output as is (no wrapping, no colour) and flush it, so
+        that a consumer reading a pipe sees each result as it arrives."""
+        self.out.file.write(line + "\n")
+        self.out.file.flush()
+
+    def emit_json(self, value: Any) -> None:
+        """Write one value as one line of compact JSON to standard output."""
+        self.emit(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def say(self, *parts: str | tuple[str, str]) -> None:
+        """Write a line to standard error: plain strings, or ``(text, style)`` pairs."""
+        self.err.print(Text.assemble(*parts), soft_wrap=True)
+
+    def error(self, message: str) -> None:
+        """Write an error to standard error, prefixed so that it stands out in a log."""
+        self.say(("error: ", "bold red"), message)
+
+
+def make_streams() -> Streams:
+    """Consoles on the process's standard output and standard error."""
+    # soft_wrap: long lines (a resume command, a URL) must stay copyable, not be cut in two.
+    return Streams(
+        out=Console(file=sys.stdout, soft_wrap=True, highlight=False),
+        err=Console(file=sys.stderr, soft_wrap=True, highlight=False),
+    )
+
+
+def configure_logging(verbosity: int, streams: Streams) -> None:
+    """Send the library's log records to standard error at the level asked for.
+
+    Args:
+        verbosity: ``-v`` count minus ``-q`` count: below 0 errors only, 0 warnings,
+            1 information, 2 and more debugging.
+        streams: where records are written; on a terminal through rich, so that they
+            appear above a live progress display instead of tearing it.
+    """
+    level = (
+        logging.ERROR
+        if verbosity < 0
+        else {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    )
+    handler: logging.Handler
+    if streams.interactive:
+        handler = RichHandler(
+            console=streams.err, show_path=False, markup=False, rich_tracebacks=False
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(streams.err.file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)

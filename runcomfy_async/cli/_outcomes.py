@@ -1,0 +1,82 @@
+"""An outcome in the two forms people and programs read: one JSON line, one line of words.
+
+The JSON form is what ``batch --json`` writes to standard output, one object per input as it
+completes; its error is the same JSON the manifest keeps (``error_json``), so that a program
+can treat both alike. The words form is for failure lines and the gallery: a server's error
+can be a string, an object or a list, and a person needs its message, on one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .._errors import error_json, quote_body
+from ..orchestration import Outcome
+from ._defaults import ERROR_TEXT_CHARS
+
+__all__ = ["describe_error", "outcome_json"]
+
+# Keys that hold the message in the error shapes RunComfy has been seen to send.
+_MESSAGE_KEYS = ("error_message", "message", "error", "detail", "msg")
+
+
+def outcome_json(outcome: Outcome, *, line: int | None, out_dir: Path) -> dict[str, Any]:
+    """The JSON object ``batch --json`` writes for one outcome.
+
+    Args:
+        outcome: the outcome.
+        line: the input file's line the input came from.
+        out_dir: the output folder (file paths are given under it, usable as they are).
+    """
+    return {
+        "index": outcome.index,
+        "line": line,
+        "model_id": outcome.model_id,
+        "request_id": outcome.request_id,
+        "state": outcome.state.value,
+        "outputs": list(outcome.outputs),
+        "files": [
+            {
+                "path": str(out_dir / stored.path),
+                "size": stored.size,
+                "sha256": stored.sha256,
+                "content_type": stored.content_type,
+            }
+            for stored in outcome.files
+        ],
+        "timings": {
+            "submitted_at": _iso(outcome.timings.submitted),
+            "finished_at": _iso(outcome.timings.server_finished),
+            "detected_at": _iso(outcome.timings.detected),
+        },
+        "from_journal": outcome.from_journal,
+        "error": error_json(outcome.error),
+    }
+
+
+def describe_error(error: Any) -> str:
+    """A one-line message for an error as JSON data (a string, an object or a list).
+
+    Args:
+        error: the error as the manifest keeps it (``error_json``), or a server's raw error.
+    """
+    if error is None:
+        return ""
+    if isinstance(error, str):
+        return quote_body(error, ERROR_TEXT_CHARS)
+    if isinstance(error, Mapping):
+        for key in _MESSAGE_KEYS:
+            value = error.get(key)
+            if isinstance(value, str) and value:
+                return quote_body(value, ERROR_TEXT_CHARS)
+    if isinstance(error, list) and error:
+        return describe_error(error[0])
+    return quote_body(json.dumps(error, ensure_ascii=False, default=str), ERROR_TEXT_CHARS)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None

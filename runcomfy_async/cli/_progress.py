@@ -1,0 +1,266 @@
+"""What a person sees while a batch runs, on standard error.
+
+On a terminal: a live display redrawn a few times a second (a bar, counts per state,
+throughput and ETA) with a line per failure printed above it as it happens. Elsewhere (a
+log file, CI): a plain progress line every few seconds and the same failure lines. Both
+read the batch's live counters (``batch.progress``) and learn of failures, retries and rate
+changes from its events (``on_event``); neither changes anything about the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import TracebackType
+
+import anyio
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .._errors import error_json
+from .._events import RetryEvent
+from ..orchestration import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
+from ._console import Streams
+from ._defaults import LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
+from ._outcomes import describe_error
+
+__all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
+
+# Counters always shown, then those shown only once they are not zero, with their styles.
+_ALWAYS = ("waiting", "queued", "running", "succeeded", "failed")
+_WHEN_SEEN = ("cancelled", "timed_out", "submit_unknown", "rejected", "error")
+_STYLES = {
+    "waiting": "dim",
+    "queued": "cyan",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+}
+_BAR_WIDTH = 40
+
+
+def format_duration(seconds: float) -> str:
+    """``0:07``, ``12:34``, ``1:02:03``: seconds as a clock reading."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class BatchDisplay:
+    """The progress of one batch, shown somehow; subclasses say how.
+
+    Use it as a context manager around the batch, hand :meth:`on_event` to the batch as its
+    ``on_event``, :meth:`watch` the batch once it exists, and run :meth:`run` in a task for
+    as long as the batch runs.
+
+    Args:
+        streams: where to write.
+        total: how many inputs the batch has.
+        lines: the input file's line number of each input, by index.
+    """
+
+    interval: float | None = None
+    """Seconds between two redraws; None for none."""
+
+    def __init__(self, streams: Streams, total: int, lines: Mapping[int, int]) -> None:
+        self.streams = streams
+        self.total = total
+        self.lines = lines
+        self.progress = BatchProgress()
+        self.retries = 0
+        self.submit_rate: float | None = None
+        self._started = time.monotonic()
+
+    def watch(self, batch: Batch) -> None:
+        """Read this batch's live counters from now on."""
+        self.progress = batch.progress
+
+    def on_event(self, event: BatchEvent) -> None:
+        """The batch's event hook: report failures, count retries, note rate changes."""
+        if isinstance(event, JobCompleted) and (
+            not event.outcome.ok or event.outcome.error is not None
+        ):
+            self.show_failure(event.outcome)
+        elif isinstance(event, RetryEvent):
+            self.retries += 1
+        elif isinstance(event, RateChanged):
+            self.submit_rate = event.rate
+
+    async def run(self) -> None:
+        """Redraw every :attr:`interval` seconds until cancelled."""
+        if self.interval is None:
+            return
+        while True:
+            await anyio.sleep(self.interval)
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Show the current state."""
+
+    def __enter__(self) -> BatchDisplay:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    # --- What both forms say -----------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def throughput(self) -> float | None:
+        """Inputs finished per second by this run (not those taken from a journal)."""
+        done_here = self.progress.finished - self.progress.from_journal
+        elapsed = self.elapsed
+        return done_here / elapsed if done_here > 0 and elapsed > 0 else None
+
+    def eta(self) -> float | None:
+        """Seconds until every input is finished, at the throughput so far."""
+        rate = self.throughput()
+        remaining = self.total - self.progress.finished
+        return remaining / rate if rate and remaining > 0 else None
+
+    def counts(self) -> list[tuple[str, int]]:
+        """``(state, count)`` for the states worth showing now."""
+        snapshot = self.progress.snapshot()
+        shown = [(name, snapshot[name]) for name in _ALWAYS]
+        shown += [(name, snapshot[name]) for name in _WHEN_SEEN if snapshot[name]]
+        if snapshot["from_journal"]:
+            shown.append(("from journal", snapshot["from_journal"]))
+        return shown
+
+    def failure_text(self, outcome: Outcome) -> Text:
+        """One line for an input that did not succeed (or whose files did not download)."""
+        what = "download failed" if outcome.ok else outcome.state.value.replace("_", " ")
+        line = self.lines.get(outcome.index)
+        where = f"input {outcome.index}" + (f" (line {line})" if line is not None else "")
+        parts: list[str | tuple[str, str]] = [("✗ ", "bold red"), where, " ", (what, "red")]
+        if outcome.request_id:
+            parts += [" · request ", (outcome.request_id, "bold")]
+        message = describe_error(error_json(outcome.error))
+        if message:
+            parts += [": ", message]
+        return Text.assemble(*parts)
+
+    def show_failure(self, outcome: Outcome) -> None:
+        """Print a failure line as it happens (above a live display, which shares the
+        console)."""
+        self.streams.err.print(self.failure_text(outcome), soft_wrap=True)
+
+    def status_line(self) -> Text:
+        """The whole state in one line of text."""
+        finished = self.progress.finished
+        percent = 100 * finished // self.total if self.total else 100
+        parts: list[str | tuple[str, str]] = [
+            f"[{format_duration(self.elapsed)}] {finished}/{self.total} finished ({percent}%)"
+        ]
+        for name, count in self.counts():
+            parts += [" · ", (f"{count} {name}", _STYLES.get(name, "magenta"))]
+        parts += [self._speed()]
+        return Text.assemble(*parts)
+
+    def _speed(self) -> str:
+        text = ""
+        rate = self.throughput()
+        if rate is not None:
+            text += f" · {rate:.1f} jobs/s"
+        eta = self.eta()
+        if eta is not None:
+            text += f" · ETA {format_duration(eta)}"
+        if self.retries:
+            text += f" · {self.retries} retries"
+        if self.submit_rate is not None:
+            text += f" · submits slowed to {self.submit_rate:.1f}/s (rate limited)"
+        return text
+
+
+class LineDisplay(BatchDisplay):
+    """Plain progress lines every few seconds, and one at the end (not a terminal).
+
+    Args:
+        quiet: no periodic lines, only failures (``-q``).
+    """
+
+    def __init__(
+        self, streams: Streams, total: int, lines: Mapping[int, int], *, quiet: bool = False
+    ) -> None:
+        super().__init__(streams, total, lines)
+        self.quiet = quiet
+        self.interval = None if quiet else PLAIN_PROGRESS_INTERVAL_S
+
+    def redraw(self) -> None:
+        self.streams.err.print(self.status_line(), soft_wrap=True)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.quiet:
+            self.redraw()
+
+
+class LiveDisplay(BatchDisplay):
+    """A live display on a terminal: bar, counts per state, throughput and ETA."""
+
+    interval = LIVE_REFRESH_S
+
+    def __init__(self, streams: Streams, total: int, lines: Mapping[int, int]) -> None:
+        super().__init__(streams, total, lines)
+        # Redrawn by our own ticker on the event loop, not by a rich thread, so that the
+        # counters are read between the batch's steps. Standard output is left alone: it
+        # carries --json lines, which must not be routed through the display.
+        self._live = Live(
+            console=streams.err,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            get_renderable=self._renderable,
+        )
+
+    def _renderable(self) -> RenderableType:
+        finished = self.progress.finished
+        head = Table.grid(padding=(0, 1))
+        head.add_row(
+            ProgressBar(total=max(self.total, 1), completed=finished, width=_BAR_WIDTH),
+            Text(f"{finished}/{self.total}", style="bold"),
+            Text(f"{format_duration(self.elapsed)} elapsed{self._speed()}", style="dim"),
+        )
+        counts = Text("  ").join(
+            Text.assemble((f"{count}", _STYLES.get(name, "magenta")), f" {name}")
+            for name, count in self.counts()
+        )
+        return Group(head, counts)
+
+    def redraw(self) -> None:
+        self._live.refresh()
+
+    def show_failure(self, outcome: Outcome) -> None:
+        # The display is drawn again under the line from its last rendering: bring its
+        # counts up to date first, or it would show the failure line over "0 failed".
+        self._live.refresh()
+        super().show_failure(outcome)
+
+    def __enter__(self) -> LiveDisplay:
+        self._live.start(refresh=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._live.refresh()
+        self._live.stop()
