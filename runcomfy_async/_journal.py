@@ -100,6 +100,9 @@ class EntryState(str, enum.Enum):
     EXPIRED = "expired"
     OUTCOME_UNKNOWN = "outcome_unknown"
     INVALID = "invalid"
+    WITHDRAWN = "withdrawn"
+    """Cancelled by this side while still queued, when a batch stopped early: the job never
+    ran and was never billed, so a resumed batch submits the input again."""
 
     @property
     def is_finished(self) -> bool:

@@ -793,7 +793,13 @@ class Batch:
                 _log.warning("cancelling job %s failed: %s", item.request_id, exc)
                 not_cancelled.append(item.request_id)
                 return
-            (cancelled if answer.cancelled else not_cancelled).append(item.request_id)
+            if answer.cancelled:
+                cancelled.append(item.request_id)
+                # Journaled, so that a resumed batch submits the input again: its job never
+                # ran and was never billed.
+                await self._store.record_withdrawn(item)
+            else:
+                not_cancelled.append(item.request_id)
 
         with anyio.move_on_after(self.options.cancel_timeout):
             async with anyio.create_task_group() as tg:

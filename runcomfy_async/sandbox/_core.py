@@ -84,6 +84,7 @@ class SandboxCore:
         """Create, count and queue a job for an accepted submission."""
         index = self._submissions
         self._submissions += 1
+        key = _canonical(inputs)
         fate = draw_fate(self.seed, index, model.spec)
         record = JobRecord(
             index=index,
@@ -92,6 +93,7 @@ class SandboxCore:
             duration_s=fate.duration_s,
             time_scale=self.time_scale,
             submitted_s=self.queue.now(),
+            input_key=key,
         )
         job = Job(
             owner=owner,
@@ -104,7 +106,7 @@ class SandboxCore:
         )
         stats = self.stats
         stats.jobs_created += 1
-        stats.submissions_by_input[_canonical(inputs)] += 1
+        stats.submissions_by_input[key] += 1
         stats.jobs.append(record)
         self.queue.add(job)
         return job

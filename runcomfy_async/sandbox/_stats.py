@@ -28,6 +28,7 @@ class JobRecord:
         time_scale: the factor real time is model time multiplied by.
         submitted_s, started_s, finished_s: sandbox-clock times (None until they happen).
         outcome: the job's state now.
+        input_key: the canonical JSON of the job's input (the key of ``submissions_by_input``).
     """
 
     index: int
@@ -39,6 +40,7 @@ class JobRecord:
     started_s: float | None = None
     finished_s: float | None = None
     outcome: JobOutcome = "in_queue"
+    input_key: str = ""
 
     @property
     def submitted_model_s(self) -> float:
@@ -153,6 +155,16 @@ class StatsSnapshot:
     cdn_credentials_seen: tuple[CdnSighting, ...]
     restarts: int
     jobs: tuple[JobRecord, ...]
+
+    def runs_by_input(self) -> dict[str, int]:
+        """Jobs per canonical input that were not cancelled while queued: the ones that ran
+        (or will) and are billed. A job withdrawn before it ran and submitted again counts
+        once here, twice in ``submissions_by_input``."""
+        runs: Counter[str] = Counter()
+        for record in self.jobs:
+            if record.outcome != "cancelled":
+                runs[record.input_key] += 1
+        return dict(runs)
 
     def job(self, request_id: str) -> JobRecord | None:
         """The record of one job, or None."""
