@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
+from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from runcomfy_async._errors import InputProblem, InvalidInputError
@@ -70,8 +71,6 @@ from ._vocabulary import (
 
 __all__ = ["V2Generate", "V3Edit", "V3Reframe", "V3TextToImage"]
 
-_IdeogramInput: TypeAlias = "V3TextToImage | V3Edit | V3Reframe | V2Generate"
-
 
 def _check_image(value: ImageLike) -> InputImage | Refused:
     received: object = value
@@ -83,18 +82,36 @@ def _check_image(value: ImageLike) -> InputImage | Refused:
         return Refused(error.problems)
 
 
-def _check_input(item: _IdeogramInput, cross_field: Iterable[InputProblem] = ()) -> None:
-    """Raise every problem of a typed input at once; the request size once all else is fine."""
-    problems = [*field_problems(item), *cross_field]
-    if not problems:
-        too_large = request_size_problem(item.to_payload())
-        if too_large is not None:
-            problems.append(too_large)
-    raise_problems(problems, model_id=item.model_id)
+class _TypedInput:
+    """What the four inputs share: checking themselves when built, and their payload.
+
+    A subclass with problems that span fields (edit's image and mask) adds them in
+    ``_cross_field_problems``; every problem is raised at once, the request size last,
+    once all else is fine.
+    """
+
+    __slots__ = ()
+    model_id: ClassVar[str]
+
+    def _cross_field_problems(self) -> Iterable[InputProblem]:
+        return ()
+
+    def __attrs_post_init__(self) -> None:
+        problems = [*field_problems(cast(AttrsInstance, self)), *self._cross_field_problems()]
+        if not problems:
+            too_large = request_size_problem(self.to_payload())
+            if too_large is not None:
+                problems.append(too_large)
+        raise_problems(problems, model_id=self.model_id)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body of a submit: the fields set, then ``extra``."""
+        payload: dict[str, Any] = converter.unstructure(self)
+        return payload
 
 
 @attrs.frozen(kw_only=True)
-class V3TextToImage:
+class V3TextToImage(_TypedInput):
     """An input of Ideogram 3 text-to-image (``ideogram/ideogram-v3/text-to-image``).
 
     Args:
@@ -127,17 +144,9 @@ class V3TextToImage:
     style: Style | None = attrs.field(default=None, converter=check_style)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
-    def __attrs_post_init__(self) -> None:
-        _check_input(self)
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body of a submit: the fields set, then ``extra``."""
-        payload: dict[str, Any] = converter.unstructure(self)
-        return payload
-
 
 @attrs.frozen(kw_only=True)
-class V3Edit:
+class V3Edit(_TypedInput):
     """An input of Ideogram 3 edit (``ideogram/ideogram-v3/edit``): redraw a masked area.
 
     Local images (bytes, a path, a Pillow image) are sent inline as ``data:`` URIs. When
@@ -176,18 +185,13 @@ class V3Edit:
     style: Style | None = attrs.field(default=None, converter=check_style)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
-    def __attrs_post_init__(self) -> None:
+    def _cross_field_problems(self) -> Iterable[InputProblem]:
         both_read = is_valid(self.image) and is_valid(self.mask)
-        _check_input(self, mask_problems(self.image, self.mask) if both_read else ())
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body of a submit: the fields set, then ``extra``."""
-        payload: dict[str, Any] = converter.unstructure(self)
-        return payload
+        return mask_problems(self.image, self.mask) if both_read else ()
 
 
 @attrs.frozen(kw_only=True)
-class V3Reframe:
+class V3Reframe(_TypedInput):
     """An input of Ideogram 3 reframe (``ideogram/ideogram-v3/reframe``): extend an image.
 
     Args:
@@ -216,17 +220,9 @@ class V3Reframe:
     style: Style | None = attrs.field(default=None, converter=check_style)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
-    def __attrs_post_init__(self) -> None:
-        _check_input(self)
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body of a submit: the fields set, then ``extra``."""
-        payload: dict[str, Any] = converter.unstructure(self)
-        return payload
-
 
 @attrs.frozen(kw_only=True)
-class V2Generate:
+class V2Generate(_TypedInput):
     """An input of Ideogram 2 (``ideogram/ideogram-v2/generate``).
 
     Args:
@@ -251,14 +247,6 @@ class V2Generate:
     negative_prompt: str | None = attrs.field(default=None, converter=check_optional_text)
     seed: int | None = attrs.field(default=None, converter=check_seed)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
-
-    def __attrs_post_init__(self) -> None:
-        _check_input(self)
-
-    def to_payload(self) -> dict[str, Any]:
-        """The JSON body of a submit: the fields set, then ``extra``."""
-        payload: dict[str, Any] = converter.unstructure(self)
-        return payload
 
 
 # --- On the wire ------------------------------------------------------------------------------
