@@ -32,6 +32,7 @@ from ._errors import (
     JobFailedError,
     MalformedResponseError,
     RunComfyError,
+    SubmitOutcomeUnknownError,
     WaitTimeoutError,
 )
 from ._events import RetryEvent
@@ -44,6 +45,7 @@ from ._wire import (
     JobResult,
     JobState,
     JobStatus,
+    input_fingerprint,
     parse_cancel,
     parse_job,
     parse_result,
@@ -297,7 +299,15 @@ class AsyncRunComfy:
                 is_submit=True,
                 model_id=model_id,
             )
-            job = parse_job(body, model_id=model_id)
+            try:
+                job = parse_job(body, model_id=model_id)
+            except MalformedResponseError as exc:
+                # The server said yes but gave no request id: a paid job may exist.
+                raise SubmitOutcomeUnknownError(
+                    model_id=model_id,
+                    fingerprint=input_fingerprint(model_id, payload),
+                    cause=exc,
+                ) from None
             accepted.append(job)
             return job
 

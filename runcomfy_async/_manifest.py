@@ -59,7 +59,8 @@ class ManifestRecord:
         index: the input's position in the batch.
         model_id: the model it was submitted to.
         input: the input as submitted.
-        state: how it ended (a journal state: ``succeeded``, ``failed``, ``timed_out``...).
+        state: how it ended, as an outcome state: ``succeeded``, ``failed``, ``timed_out``,
+            ``submit_unknown``, ``rejected``, ``error``...
         request_id: the job's request id, if the server gave one.
         outputs: the output URLs, in the server's order.
         files: the files downloaded (path relative to the output folder, sha256, size...).

@@ -233,7 +233,7 @@ class Transport:
                 )
                 if failure.kind is FailureKind.RATE_LIMITED:
                     self._start_cooldown(failure.retry_after, is_submit)
-                if decision.outcome_unknown:
+                if decision.outcome_unknown or (is_submit and _accepted_unreadably(failure)):
                     raise SubmitOutcomeUnknownError(
                         model_id=model_id or "?",
                         # Computed only here: hashing every submit's input costs time on
@@ -293,6 +293,7 @@ class Transport:
         session = self._session or self._get_session()
         headers = _JSON_BODY if data is not None else None
         t0 = time.perf_counter() if _log.isEnabledFor(logging.DEBUG) else 0.0
+        failure: _Failure | None = None
         try:
             async with session.request(
                 method, url, params=params, data=data, headers=headers, allow_redirects=False
@@ -301,60 +302,12 @@ class Transport:
                 raw = await _read_capped(response)
                 retry_after_header = response.headers.get("Retry-After")
                 location = response.headers.get("Location")
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise _Failure(
-                FailureKind.NOT_SENT,
-                RequestTimeoutError(
-                    f"connect timeout: {exc}",
-                    method=method,
-                    path=path,
-                    request_id=request_id,
-                    model_id=model_id,
-                ),
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise _Failure(
-                FailureKind.NOT_SENT,
-                ConnectionFailedError(
-                    f"could not connect to {self._origin}: {exc.os_error or exc}",
-                    method=method,
-                    path=path,
-                    request_id=request_id,
-                    model_id=model_id,
-                ),
-            ) from exc
-        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-            raise _Failure(
-                FailureKind.MAYBE_SENT,
-                RequestTimeoutError(
-                    "timed out waiting for the answer",
-                    method=method,
-                    path=path,
-                    request_id=request_id,
-                    model_id=model_id,
-                ),
-            ) from exc
-        except _BodyTooLarge as exc:
-            raise _Failure(
-                FailureKind.CLIENT_ERROR,
-                MalformedResponseError(
-                    f"answer larger than {MAX_RESPONSE_BYTES} bytes",
-                    status=exc.status,
-                    request_id=request_id,
-                    model_id=model_id,
-                ),
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _Failure(
-                FailureKind.MAYBE_SENT,
-                ConnectionFailedError(
-                    f"connection lost: {type(exc).__name__}: {exc}",
-                    method=method,
-                    path=path,
-                    request_id=request_id,
-                    model_id=model_id,
-                ),
-            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError, _BodyTooLarge) as exc:
+            failure = self._failure_for(exc, method, path, request_id, model_id)
+        if failure is not None:
+            # Raised outside the except block, so that the error keeps no link to aiohttp's
+            # exception: its request_info holds our request headers, the token among them.
+            raise failure
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s -> %d in %.1f ms%s%s",
@@ -367,6 +320,50 @@ class Transport:
             )
         return self._interpret(
             status, raw, retry_after_header, location, request_id=request_id, model_id=model_id
+        )
+
+    def _failure_for(
+        self,
+        exc: BaseException,
+        method: str,
+        path: str,
+        request_id: str | None,
+        model_id: str | None,
+    ) -> _Failure:
+        """What an exception of one attempt means for retrying, and the error to raise.
+
+        Only the exception's text is kept, never the exception itself (see ``_attempt``).
+        """
+        where = {"method": method, "path": path, "request_id": request_id, "model_id": model_id}
+        if isinstance(exc, _BodyTooLarge):
+            return _Failure(
+                FailureKind.CLIENT_ERROR,
+                MalformedResponseError(
+                    f"answer larger than {MAX_RESPONSE_BYTES} bytes", status=exc.status,
+                    request_id=request_id, model_id=model_id,
+                ),
+            )
+        # Order matters: aiohttp's connect timeout is a ServerTimeoutError, and its
+        # connector errors are OSErrors.
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return _Failure(
+                FailureKind.NOT_SENT, RequestTimeoutError(f"connect timeout: {exc}", **where)
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return _Failure(
+                FailureKind.NOT_SENT,
+                ConnectionFailedError(
+                    f"could not connect to {self._origin}: {exc.os_error or exc}", **where
+                ),
+            )
+        if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
+            return _Failure(
+                FailureKind.MAYBE_SENT,
+                RequestTimeoutError("timed out waiting for the answer", **where),
+            )
+        return _Failure(
+            FailureKind.MAYBE_SENT,
+            ConnectionFailedError(f"connection lost: {type(exc).__name__}: {exc}", **where),
         )
 
     def _interpret(
@@ -440,7 +437,7 @@ class Transport:
         code = body.get("error_code")
         try:
             error_code = int(code) if code is not None and not isinstance(code, bool) else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # e.g. "x", [1], 1e999
             error_code = None
         message = body.get("error_message") or body.get("message")
         return error_for_response(
@@ -452,6 +449,16 @@ class Transport:
             model_id=model_id,
             retry_after=parse_retry_after(retry_after_header),
         )
+
+
+def _accepted_unreadably(failure: _Failure) -> bool:
+    """A 2xx or 3xx answer that could not be read: for a submit, a job may exist."""
+    error = failure.error
+    return (
+        isinstance(error, MalformedResponseError)
+        and error.status is not None
+        and 200 <= error.status < 400
+    )
 
 
 def _kind_for(status: int, error_code: int | None) -> FailureKind:

@@ -110,15 +110,26 @@ async def test_long_bodies_are_quoted_truncated(http: aioresponses, client: Asyn
     assert len(str(info.value)) < 500
 
 
-@pytest.mark.parametrize(
-    "body", [[1, 2], "a string", 42, None, {"status": "in_queue"}, {"request_id": ["x"]}]
-)
+@pytest.mark.parametrize("body", [[1, 2], "a string", 42, None])
 async def test_json_of_the_wrong_shape_is_malformed(
     http: aioresponses, client: AsyncRunComfy, body: object
 ) -> None:
-    http.post(f"{BASE}/models/a/b", status=200, payload=body)
+    http.get(STATUS_URL, status=200, payload=body)
     with pytest.raises(rc.MalformedResponseError):
+        await client.status(RID)
+
+
+@pytest.mark.parametrize(
+    "body", [[1, 2], "a string", 42, None, {"status": "in_queue"}, {"request_id": ["x"]}]
+)
+async def test_a_submit_accepted_without_a_request_id_is_an_unknown_outcome(
+    http: aioresponses, client: AsyncRunComfy, body: object
+) -> None:
+    # The server said yes: a paid job may exist, so this is not retried but reported.
+    http.post(f"{BASE}/models/a/b", status=200, payload=body)
+    with pytest.raises(rc.SubmitOutcomeUnknownError) as info:
         await client.submit("a/b", {"prompt": "x"})
+    assert info.value.fingerprint == rc.input_fingerprint("a/b", {"prompt": "x"})
 
 
 async def test_html_5xx_page_becomes_server_error(http: aioresponses, clock: object) -> None:
