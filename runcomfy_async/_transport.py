@@ -15,6 +15,7 @@ Everything that touches the network for the API goes through :class:`Transport`:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -119,12 +120,16 @@ class Transport:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
+        # One timer per request: `total` bounds connect, send and answer together, and
+        # sock_connect the TCP (and TLS) connect. (aiohttp's `connect` would arm a timer even
+        # for a pooled connection, and `sock_read` re-arms one twice per request: measurable
+        # at thousands of requests a second.) Waiting for a free pooled connection happens in
+        # `_connections` below, outside that timer, so a submit that times out has certainly
+        # been handed to a connection; one that never got one is not "maybe sent".
         self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=connect_timeout,
-            sock_connect=connect_timeout,
-            sock_read=read_timeout,
+            total=read_timeout, connect=None, sock_connect=connect_timeout, sock_read=None
         )
+        self._connections = asyncio.Semaphore(max_connections_per_host)
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -294,16 +299,18 @@ class Transport:
         headers = _JSON_BODY if data is not None else None
         t0 = time.perf_counter() if _log.isEnabledFor(logging.DEBUG) else 0.0
         failure: _Failure | None = None
-        try:
-            async with session.request(
-                method, url, params=params, data=data, headers=headers, allow_redirects=False
-            ) as response:
-                status = response.status
-                raw = await _read_capped(response)
-                retry_after_header = response.headers.get("Retry-After")
-                location = response.headers.get("Location")
-        except (aiohttp.ClientError, OSError, TimeoutError, _BodyTooLarge) as exc:
-            failure = self._failure_for(exc, method, path, request_id, model_id)
+        async with self._connections:
+            try:
+                async with session.request(
+                    method, url, params=params, data=data, headers=headers,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    raw = await _read_capped(response)
+                    retry_after_header = response.headers.get("Retry-After")
+                    location = response.headers.get("Location")
+            except (aiohttp.ClientError, OSError, TimeoutError, _BodyTooLarge) as exc:
+                failure = self._failure_for(exc, method, path, request_id, model_id)
         if failure is not None:
             # Raised outside the except block, so that the error keeps no link to aiohttp's
             # exception: its request_info holds our request headers, the token among them.

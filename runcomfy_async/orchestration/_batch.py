@@ -111,6 +111,8 @@ _FINISHERS = 8
 _INCLUDE_COST = {"include_cost": "true"}
 # A first poll due within this many seconds of the submit is made by the submit worker.
 _INLINE_FIRST_POLL_S = 0.005
+# A wait shorter than this is not worth a loop timer (which costs more than the wait).
+_NOT_WORTH_A_TIMER_S = 0.002
 # The most cancels sent at once when a batch stops early.
 _CANCEL_CONCURRENCY = 16
 
@@ -217,6 +219,9 @@ class Batch:
         )
         self._rate = AdaptiveRate(bucket, max_rate=options.submit_rate or math.inf)
         self._store = BatchStore(options)
+        # Read once: the hot path checks these for every job.
+        self._journaled = options.journal is not None
+        self._on_event = options.on_event
         self._entered = False
         self._tg: TaskGroup | None = None
         self._slots = anyio.Semaphore(options.max_in_flight)
@@ -462,7 +467,8 @@ class Batch:
                 # paid job whose id must be kept. (Teardown is an anyio cancellation, which
                 # the shield holds back; the transport's timeouts bound the wait.)
                 with anyio.CancelScope(shield=True):
-                    await self._store.record_intent(item)
+                    if self._journaled:
+                        await self._store.record_intent(item)
                     await _acquire(self._http)
                     try:
                         body = await self._transport.request(
@@ -515,21 +521,23 @@ class Batch:
         self._pending[item.index] = item
         # Recorded after the item is pending, so that an early stop that interrupts this
         # write still finds the job to cancel; the journal write itself is shielded.
-        with anyio.CancelScope(shield=True):
-            await self._store.record_submitted(item)
+        if self._journaled:
+            with anyio.CancelScope(shield=True):
+                await self._store.record_submitted(item)
         self.progress.submits += 1
         self.progress.move(item.phase, Phase.QUEUED)
         item.phase = Phase.QUEUED
-        call_hook(self.options.on_event, JobSubmitted(
-            index=item.index, model_id=item.model_id, request_id=job.request_id,
-            attempt=item.attempts,
-        ))
+        if self._on_event is not None:
+            call_hook(self._on_event, JobSubmitted(
+                index=item.index, model_id=item.model_id, request_id=job.request_id,
+                attempt=item.attempts,
+            ))
         first = self._planner.next_poll_at(item.model_id, 0.0, 0)
         wait = item.submitted_mono + first - self._clock()
         if wait <= _INLINE_FIRST_POLL_S and item.submitted_mono + first < item.deadline:
             # A quick model: the first poll is due at once, so this worker makes it itself
             # rather than passing the job through the heap, the scheduler and a poll worker.
-            if wait > 0:
+            if wait > _NOT_WORTH_A_TIMER_S:
                 await asyncio.sleep(wait)  # a few ms: no cancel scope needed around it
             await self._poll(item)
         else:
@@ -633,10 +641,11 @@ class Batch:
         self.progress.polls += 1
         if result.state is not item.state:
             item.state = result.state
-            call_hook(self.options.on_event, JobStateChanged(
-                index=item.index, request_id=rid, state=result.state,
-                raw_state=result.raw_state,
-            ))
+            if self._on_event is not None:
+                call_hook(self._on_event, JobStateChanged(
+                    index=item.index, request_id=rid, state=result.state,
+                    raw_state=result.raw_state,
+                ))
         if result.state.is_terminal:
             await self._job_over(item, result)
             return
@@ -749,7 +758,8 @@ class Batch:
 
     def _deliver(self, outcome: Outcome) -> None:
         """Hand an outcome to the consumer's stream (never full: slots bound it)."""
-        call_hook(self.options.on_event, JobCompleted(outcome=outcome))
+        if self._on_event is not None:
+            call_hook(self._on_event, JobCompleted(outcome=outcome))
         self._out_send.send_nowait(outcome)
         self._live -= 1
         if self._live == 0 and self._inputs_done:

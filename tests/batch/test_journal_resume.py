@@ -82,7 +82,8 @@ async def test_resume_takes_finished_items_from_the_journal(
     assert sorted(o.index for o in second) == list(range(30))
     assert all(o.ok for o in second), "a resumed batch finishes every input"
     replayed = {o.index for o in second if o.from_journal}
-    assert {o.index for o in first} == replayed
+    # Outcomes journaled in the first run, consumed or not before the break, replay.
+    assert {o.index for o in first} <= replayed
     after = sandbox.stats.snapshot()
     assert set(after.runs_by_input().values()) == {1}, "no input may run twice"
     # Finished items cost no request the second time; inputs whose jobs were withdrawn
