@@ -7,18 +7,82 @@ Usage::
 The token comes from ``RUNCOMFY_API_TOKEN`` (never from the command line, which ``ps`` shows).
 The child prints ``started`` once the batch is open (journal and download folder ready) and
 ``done`` when every outcome has been received; the test kills it somewhere in between.
+
+With ``RUNCOMFY_TEST_KILL_AT=POINT:N`` the child instead kills itself (SIGKILL) the N-th
+time it reaches POINT, for the instants a random kill rarely hits exactly:
+
+- ``after_intent``: an intent is committed and its submit is about to go out;
+- ``before_submitted_write``: a submit's answer (the request id) arrived, not yet journaled;
+- ``after_poll_answer``: a poll's answer arrived, not yet acted on;
+- ``mid_download``: a file is fully written under its temporary name, not yet renamed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
+from typing import Any
 
 from runcomfy_async import AsyncRunComfy, RetryPolicy
 
 # The inputs must be the test's: the same builder, imported without the test package.
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _inputs import make_inputs
+
+
+def install_kill_point(spec: str) -> None:
+    """Make this process SIGKILL itself the N-th time it reaches the named point."""
+    from runcomfy_async import _downloads
+    from runcomfy_async._journal import Journal
+    from runcomfy_async._transport import Transport
+
+    point, nth = spec.split(":")
+    reached = [0]
+
+    def hit() -> None:
+        reached[0] += 1
+        if reached[0] == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "after_intent":
+        record_intent = Journal.record_intent
+
+        async def intent_then_die(self: Journal, *args: Any, **kwargs: Any) -> Any:
+            fingerprint = await record_intent(self, *args, **kwargs)
+            hit()
+            return fingerprint
+
+        Journal.record_intent = intent_then_die  # type: ignore[method-assign]
+    elif point == "before_submitted_write":
+        record_submitted = Journal.record_submitted
+
+        async def die_then_record(self: Journal, *args: Any, **kwargs: Any) -> None:
+            hit()
+            await record_submitted(self, *args, **kwargs)
+
+        Journal.record_submitted = die_then_record  # type: ignore[method-assign]
+    elif point == "after_poll_answer":
+        request = Transport.request
+
+        async def answer_then_die(self: Transport, method: str, path: str, **kwargs: Any) -> Any:
+            answer = await request(self, method, path, **kwargs)
+            if method == "GET" and path.endswith("/result"):
+                hit()
+            return answer
+
+        Transport.request = answer_then_die  # type: ignore[method-assign]
+    elif point == "mid_download":
+        publish = _downloads._publish
+
+        def die_before_rename(*args: Any) -> Any:
+            hit()
+            return publish(*args)
+
+        _downloads._publish = die_before_rename
+    else:
+        raise SystemExit(f"unknown kill point {point!r}")
 
 
 async def main(argv: list[str]) -> None:
@@ -37,4 +101,6 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("RUNCOMFY_TEST_KILL_AT"):
+        install_kill_point(os.environ["RUNCOMFY_TEST_KILL_AT"])
     asyncio.run(main(sys.argv[1:]))
