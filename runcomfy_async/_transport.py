@@ -62,6 +62,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 USER_AGENT = f"runcomfy-async/{__version__}"
 _JSON_BODY = {"Content-Type": "application/json"}
+# Submit URLs kept built (one per model id seen).
+_MODEL_URLS_KEPT = 1024
 
 
 @attrs.frozen
@@ -130,6 +132,7 @@ class Transport:
             total=read_timeout, connect=None, sock_connect=connect_timeout, sock_read=None
         )
         self._connections = asyncio.Semaphore(max_connections_per_host)
+        self._model_urls: dict[str, URL] = {}
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -175,7 +178,13 @@ class Transport:
 
     def url_for(self, path: str) -> URL:
         """The absolute URL of an API path such as ``/requests/abc/status``."""
-        return self._origin.with_path(self._base_path + path, encoded=False)
+        url = self._model_urls.get(path)
+        if url is None:
+            url = self._origin.with_path(self._base_path + path, encoded=False)
+            # Submit paths are one per model and repeat for every job: keep them.
+            if path.startswith("/models/") and len(self._model_urls) < _MODEL_URLS_KEPT:
+                self._model_urls[path] = url
+        return url
 
     async def request(
         self,

@@ -143,7 +143,7 @@ class AdaptivePoll:
     min_interval: float = attrs.field(default=ADAPTIVE_MIN_INTERVAL_S, validator=finite_positive)
     max_interval: float = attrs.field(default=ADAPTIVE_MAX_INTERVAL_S, validator=finite_positive)
     cold: PollSchedule = attrs.field(
-        factory=lambda: PollSchedule(first_delay=0.25, growth=1.5, max_delay=5.0, jitter=0.1)
+        factory=lambda: PollSchedule(first_delay=0.05, growth=1.5, max_delay=5.0, jitter=0.1)
     )
     window: int = 256
     min_samples: int = 8
@@ -178,11 +178,10 @@ class AdaptivePoll:
         times = self._times(model_id)
         if len(times.samples) < self.min_samples:
             return None
+        if times.schedule is not None and times.new_since_fit < self.refit_every:
+            return times.schedule  # the common case, without reading the clock
         now = self.clock()
-        due = times.schedule is None or (
-            times.new_since_fit >= self.refit_every and now - times.fitted_at >= self.refit_interval
-        )
-        if due:
+        if times.schedule is None or now - times.fitted_at >= self.refit_interval:
             times.schedule = self._fit(list(times.samples))
             times.new_since_fit = 0
             times.fitted_at = now

@@ -82,10 +82,12 @@ class TokenBucket:
 
         Tokens may go negative: reservations queue up in order, each further out in time.
         """
+        if self.rate == math.inf:
+            return 0.0
         now = self.clock()
         self._refill(now)
         self._tokens -= 1.0
-        if self._tokens >= 0 or self.rate == math.inf:
+        if self._tokens >= 0:
             return 0.0
         return -self._tokens / self.rate
 
