@@ -128,16 +128,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# anyio's acquire() and receive() always pass through the event loop once, even when the
-# limiter is free or the stream holds an item: a full loop turn per call, several per job.
-# On the batch's hot path the non-blocking forms are tried first.
-
-
-async def _acquire(limiter: anyio.CapacityLimiter | anyio.Semaphore) -> None:
-    try:
-        limiter.acquire_nowait()
-    except anyio.WouldBlock:
-        await limiter.acquire()
+# anyio's receive() and send() always pass through the event loop once, even when the
+# stream holds an item or has room: a full loop turn per call, several per job. On the
+# batch's hot path the non-blocking forms are tried first.
 
 
 async def _receive(stream: MemoryObjectReceiveStream[T]) -> T:
@@ -224,8 +217,11 @@ class Batch:
         self._on_event = options.on_event
         self._entered = False
         self._tg: TaskGroup | None = None
-        self._slots = anyio.Semaphore(options.max_in_flight)
-        self._http = anyio.CapacityLimiter(options.max_concurrent_requests)
+        # Plain asyncio semaphores on the per-job path: anyio's limiters also track which
+        # task borrowed each token, a cost paid several times per job that nothing here
+        # needs (slots are released by the consumer, not by the task that took them).
+        self._slots = asyncio.Semaphore(options.max_in_flight)
+        self._http = asyncio.Semaphore(options.max_concurrent_requests)
         self._pull_lock = anyio.Lock()
         self._source: Iterator[Any] | AsyncIterator[Any] | None = None
         self._replay: deque[_Item] = deque()
@@ -416,7 +412,7 @@ class Batch:
 
     async def _submit_worker(self) -> None:
         while True:
-            await _acquire(self._slots)
+            await self._slots.acquire()
             item = await self._pull()
             if item is None:
                 self._slots.release()
@@ -469,7 +465,7 @@ class Batch:
                 with anyio.CancelScope(shield=True):
                     if self._journaled:
                         await self._store.record_intent(item)
-                    await _acquire(self._http)
+                    await self._http.acquire()
                     try:
                         body = await self._transport.request(
                             "POST", f"/models/{item.model_id}", body=item.payload,
@@ -612,7 +608,7 @@ class Batch:
         assert item.model_id is not None
         rid = item.request_id
         try:
-            await _acquire(self._http)
+            await self._http.acquire()
             try:
                 body = await self._transport.request(
                     "GET", f"/requests/{rid}/result",
