@@ -67,7 +67,7 @@ BATCH_CANCEL_TIMEOUT_S: Final = 10.0
 # Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.
 ADAPTIVE_MIN_INTERVAL_S: Final = 0.001
 ADAPTIVE_MAX_INTERVAL_S: Final = 15.0
-ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.03
+ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.035
 
 # --- Downloads -------------------------------------------------------------------------------
 DOWNLOAD_CONCURRENCY: Final = 8

@@ -13,7 +13,7 @@ now). So there are no polls while completion is unlikely (early on), dense polls
 typical duration, and sparser polls again in a long tail. The hazard comes from a
 log-normal fitted to recent durations; the constant of proportionality is then calibrated
 on those same durations so that the expected lag is a set fraction of the mean duration
-(3 % by default, which keeps a batch's makespan within a few percent of zero-lag polling).
+(3.5 % by default, which keeps a batch's makespan within a few percent of zero-lag polling).
 
 Until a model has a few finished jobs, polls back off geometrically from a short delay.
 
@@ -143,7 +143,7 @@ class AdaptivePoll:
     min_interval: float = attrs.field(default=ADAPTIVE_MIN_INTERVAL_S, validator=finite_positive)
     max_interval: float = attrs.field(default=ADAPTIVE_MAX_INTERVAL_S, validator=finite_positive)
     cold: PollSchedule = attrs.field(
-        factory=lambda: PollSchedule(first_delay=0.05, growth=1.5, max_delay=5.0, jitter=0.1)
+        factory=lambda: PollSchedule(first_delay=0.1, growth=1.5, max_delay=5.0, jitter=0.1)
     )
     window: int = 256
     min_samples: int = 8
