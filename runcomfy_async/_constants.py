@@ -50,7 +50,6 @@ CANCEL_ON_EXIT_TIMEOUT_S: Final = 5.0
 # --- Batches ---------------------------------------------------------------------------------
 MAX_IN_FLIGHT: Final = 64
 MAX_CONCURRENT_REQUESTS: Final = 32
-SUBMIT_RATE_PER_S: Final = 20.0
 SUBMIT_BURST: Final = 20
 MIN_SUBMIT_RATE_PER_S: Final = 0.5
 # After a 429 the submit rate is multiplied by this (at most once per RATE_CUT_WINDOW_S),
@@ -62,7 +61,6 @@ RATE_RECOVERY_AFTER: Final = 10
 # 429s within this many seconds of a cut don't cut again (they answer older requests).
 RATE_CUT_WINDOW_S: Final = 1.0
 COOLDOWN_DEFAULT_S: Final = 1.0
-REORDER_BUFFER: Final = 256
 BATCH_CANCEL_TIMEOUT_S: Final = 10.0
 # Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.
 ADAPTIVE_MIN_INTERVAL_S: Final = 0.001

@@ -442,6 +442,7 @@ class Batch:
         assert item.model_id is not None
         assert item.payload is not None
         item.attempts += 1
+        item.first_try = self._clock()  # the start of this attempt's not-submitted window
         delay = _RETRY_FIRST_S
         while True:
             if self._expired(item):
@@ -558,8 +559,6 @@ class Batch:
         now = self._clock()
         if now >= self._batch_deadline:
             return True
-        if item.first_try == 0.0:
-            item.first_try = now
         timeout = self.options.job_timeout
         return timeout is not None and now - item.first_try >= timeout
 
@@ -725,7 +724,7 @@ class Batch:
             state=state,
             result=result,
             error=error,
-            attempts=max(item.attempts, 1 if item.request_id else item.attempts),
+            attempts=item.attempts,
             timings=timings or Timings(
                 submitted=item.submitted_wall,
                 server_finished=result.finished_at if result is not None else None,

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .._constants import LOGGER_NAME, MANIFEST_NAME
 from .._downloads import Downloader, DownloadError
 from .._errors import (
@@ -233,7 +235,7 @@ class BatchStore:
                 files = tuple(stored)
         changed = files != outcome.files or error is not outcome.error
         if changed:
-            outcome = _replace(outcome, files=files, error=error)
+            outcome = attrs.evolve(outcome, files=files, error=error)
         if self.journal is not None:
             if not outcome.from_journal:
                 await self.journal.record_finished(
@@ -254,20 +256,19 @@ class BatchStore:
         return outcome
 
 
-def _replace(outcome: Outcome, **changes: Any) -> Outcome:
-    import attrs
-
-    return attrs.evolve(outcome, **changes)
+def _payload_of(given: Any) -> Mapping[str, Any]:
+    """The JSON object an input stands for, from any form ``map`` accepts."""
+    if isinstance(given, tuple) and len(given) == 2:
+        given = given[1]  # a (model_id, input) pair of a mixed batch
+    if isinstance(given, Mapping):
+        return given
+    to_payload = getattr(given, "to_payload", None)
+    return to_payload() if callable(to_payload) else {"value": repr(given)}
 
 
 def _label(given: Any) -> str | None:
-    payload = given if isinstance(given, Mapping) else getattr(given, "__dict__", {})
-    if isinstance(given, tuple) and len(given) == 2 and isinstance(given[1], Mapping):
-        payload = given[1]
-    prompt = payload.get("prompt") if isinstance(payload, Mapping) else None
-    if isinstance(prompt, str):
-        return prompt
-    prompt = getattr(given, "prompt", None)
+    """The text output files are named after: the prompt, when there is one."""
+    prompt = _payload_of(given).get("prompt")
     return prompt if isinstance(prompt, str) else None
 
 
@@ -293,12 +294,7 @@ def _stored_error(entry: JournalEntry, result: JobResult | None) -> RunComfyErro
 
 
 def _manifest_record(outcome: Outcome) -> ManifestRecord:
-    given = outcome.input
-    if isinstance(given, tuple) and len(given) == 2:
-        given = given[1]
-    if not isinstance(given, Mapping):
-        to_payload = getattr(given, "to_payload", None)
-        given = to_payload() if callable(to_payload) else {"value": repr(given)}
+    given = _payload_of(outcome.input)
     return ManifestRecord(
         index=outcome.index,
         model_id=outcome.model_id or "",
