@@ -33,6 +33,7 @@ from ._errors import (
 )
 from ._events import RetryEvent
 from ._inputs import ModelInput
+from ._lifecycle import InputState
 from ._version import __version__
 from ._wire import (
     CancelAnswer,
@@ -44,7 +45,7 @@ from ._wire import (
     ModelInfo,
     input_fingerprint,
 )
-from .orchestration import (
+from .batch import (
     Batch,
     BatchEvent,
     BatchProgress,
@@ -79,6 +80,7 @@ __all__ = [
     "DownloadError",
     "FixedIntervalPoll",
     "InputProblem",
+    "InputState",
     "InsufficientBalanceError",
     "InvalidInputError",
     "InvalidRequestError",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, overload
 import anyio
 from yarl import URL
 
+from ._api import Api, SubmitWitness
 from ._constants import (
     BASE_URL_ENV,
     CANCEL_ON_EXIT_TIMEOUT_S,
@@ -24,6 +25,8 @@ from ._constants import (
     MAX_CONNECTIONS_PER_HOST,
     READ_TIMEOUT_S,
     TOKEN_ENVS,
+    TOTAL_TIMEOUT_S,
+    WAIT_LAST_LOOK_S,
     WAIT_TIMEOUT_S,
 )
 from ._errors import (
@@ -31,31 +34,24 @@ from ._errors import (
     JobCancelledError,
     JobFailedError,
     MalformedResponseError,
+    RateLimitedError,
     RunComfyError,
+    ServerError,
     SubmitOutcomeUnknownError,
+    TransportError,
     WaitTimeoutError,
 )
 from ._events import RetryEvent
 from ._inputs import ModelInput, check_request_id, resolve_input
+from ._retrying import Clock, Cooldown, Retrier, Sleep
 from ._shield import finish_despite_cancellation
-from ._transport import Clock, Sleep, Transport
-from ._wire import (
-    CancelAnswer,
-    Job,
-    JobResult,
-    JobState,
-    JobStatus,
-    input_fingerprint,
-    parse_cancel,
-    parse_job,
-    parse_result,
-    parse_status,
-)
+from ._transport import Timeouts, Transport
+from ._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
 from .policies import PollSchedule, RetryPolicy
 
 if TYPE_CHECKING:
     from ._catalog import ModelCatalog
-    from .orchestration import Batch, MapOptions
+    from .batch import Batch, MapOptions
 
 __all__ = ["AsyncRunComfy", "resolve_base_url", "resolve_token"]
 
@@ -136,7 +132,9 @@ class AsyncRunComfy:
             ``RUNCOMFY_MODEL_API_BASE``, then ``https://model-api.runcomfy.net/v1``.
         retry: when and how requests are retried.
         poll: how ``wait`` spaces its polls.
-        connect_timeout, read_timeout: seconds.
+        connect_timeout: seconds to open a connection.
+        read_timeout: seconds between two reads of an answer (not for the whole request).
+        total_timeout: seconds for one whole attempt, upload included (None: no limit).
         max_connections, max_connections_per_host: limits of the connection pool.
         allow_insecure_http: allow a plain-http base URL for a non-loopback host.
         on_retry: called with a :class:`~runcomfy_async.RetryEvent` before every retry.
@@ -152,6 +150,7 @@ class AsyncRunComfy:
         poll: PollSchedule | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
+        total_timeout: float | None = TOTAL_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
         max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST,
         allow_insecure_http: bool = False,
@@ -166,9 +165,7 @@ class AsyncRunComfy:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-        for name, number in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if not isinstance(number, (int, float)) or not number > 0:
-                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {number!r}")
+        timeouts = Timeouts(connect=connect_timeout, read=read_timeout, total=total_timeout)
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.poll_schedule = poll or PollSchedule()
         self._clock = clock
@@ -177,16 +174,15 @@ class AsyncRunComfy:
         self._transport = Transport(
             base_url=self.base_url,
             token=resolve_token(api_token),
-            retry=retry or RetryPolicy(),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            retrier=Retrier(
+                policy=retry or RetryPolicy(), cooldown=Cooldown(clock), on_retry=on_retry,
+                clock=clock, sleep=sleep, rand=rand,
+            ),
+            timeouts=timeouts,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
-            on_retry=on_retry,
-            clock=clock,
-            sleep=sleep,
-            rand=rand,
         )
+        self._api = Api(self._transport)
         self._models: ModelCatalog | None = None
 
     def __repr__(self) -> str:
@@ -223,6 +219,11 @@ class AsyncRunComfy:
     async def _get_json(self, path: str, params: Mapping[str, str] | None) -> object:
         return await self._transport.request("GET", path, params=params)
 
+    @property
+    def api(self) -> Api:
+        """The typed API layer this client and its batches share (internal)."""
+        return self._api
+
     # --- One call each -------------------------------------------------------------------
 
     @overload
@@ -258,7 +259,7 @@ class AsyncRunComfy:
         model_id, payload = resolve_input(model, inputs)
         if validate:
             await self.validate(model_id, payload)
-        return await self._submit_payload(model_id, payload)
+        return await self._submit_payload(model_id, payload, deadline=None)
 
     async def validate(self, model_id: str, payload: Mapping[str, Any]) -> None:
         """Check an input against the model's live input schema; nothing is submitted.
@@ -281,74 +282,48 @@ class AsyncRunComfy:
             schema = bundled
         validate_payload(model_id, payload, schema)
 
-    async def _submit_payload(self, model_id: str, payload: dict[str, Any]) -> Job:
+    async def _submit_payload(
+        self, model_id: str, payload: dict[str, Any], *, deadline: float | None
+    ) -> Job:
         """POST the payload; the request id comes back even if the caller is cancelled.
 
-        Once the POST is on the wire the server may create a paid job, so the request runs
-        to its end. If the caller was cancelled meanwhile, nobody will receive the handle:
-        the job is cancelled remotely (it is still queued) and logged with its request id
-        before the cancellation goes on.
+        Only the one attempt that may reach the service is shielded. If the caller was
+        cancelled meanwhile, nobody will receive the handle: the job is cancelled remotely
+        (it is still queued) and logged with its request id; a submit whose outcome turned
+        unknown is logged with its input fingerprint. Then the cancellation goes on.
         """
-        accepted: list[Job] = []
-
-        async def post() -> Job:
-            body = await self._transport.request(
-                "POST",
-                f"/models/{model_id}",
-                body=payload,
-                is_submit=True,
-                model_id=model_id,
-            )
-            try:
-                job = parse_job(body, model_id=model_id)
-            except MalformedResponseError as exc:
-                # The server said yes but gave no request id: a paid job may exist.
-                raise SubmitOutcomeUnknownError(
-                    model_id=model_id,
-                    fingerprint=input_fingerprint(model_id, payload),
-                    cause=exc,
-                ) from None
-            accepted.append(job)
-            return job
-
+        witness = _Witness()
         try:
-            return await finish_despite_cancellation(post(), timeout=None)
+            return await self._api.submit(model_id, payload, witness=witness, deadline=deadline)
         except anyio.get_cancelled_exc_class():
-            if accepted:
-                job = accepted[0]
+            if witness.job is not None:
+                rid = witness.job.request_id
                 _log.warning(
-                    "submit to %s was cancelled after the server accepted it as %s",
-                    model_id,
-                    job.request_id,
+                    "submit to %s was cancelled after the service accepted it as %s",
+                    model_id, rid,
                 )
                 await finish_despite_cancellation(
-                    self._cancel_if_queued(job.request_id, None, reason="submit cancelled"),
+                    self._cancel_if_queued(rid, None, reason="submit cancelled"),
                     timeout=CANCEL_ON_EXIT_TIMEOUT_S + 1.0,
+                )
+            elif witness.unknown_error is not None:
+                _log.warning(
+                    "submit cancelled while its outcome turned unknown; a paid job may "
+                    "exist: %s", witness.unknown_error,
                 )
             raise
 
     async def status(self, request_id: str) -> JobStatus:
         """The job's state (``GET /requests/{id}/status``), with its queue position."""
-        rid = check_request_id(request_id)
-        body = await self._transport.request("GET", f"/requests/{rid}/status", request_id=rid)
-        return parse_status(body, request_id=rid)
+        return await self._api.status(request_id)
 
     async def result(self, request_id: str, *, include_cost: bool = False) -> JobResult:
         """The job's result (``GET /requests/{id}/result``); before completion, its state."""
-        rid = check_request_id(request_id)
-        body = await self._transport.request(
-            "GET",
-            f"/requests/{rid}/result",
-            params={"include_cost": "true"} if include_cost else None,
-            request_id=rid,
-        )
-        return parse_result(body, request_id=rid)
+        return await self._api.result(request_id, include_cost=include_cost)
 
     async def cancel(self, request_id: str) -> CancelAnswer:
         """Ask to cancel the job. Only a queued job can be; the answer says which happened."""
-        rid = check_request_id(request_id)
-        body = await self._transport.request("POST", f"/requests/{rid}/cancel", request_id=rid)
-        return parse_cancel(body, request_id=rid)
+        return await self._api.cancel(request_id)
 
     # --- Waiting -----------------------------------------------------------------------
 
@@ -364,13 +339,18 @@ class AsyncRunComfy:
     ) -> JobResult:
         """Poll ``/result`` until the job is over, and return its result.
 
-        If the wait is cancelled or times out while the job is still queued, the job is
-        cancelled remotely (bounded, shielded) so that it is not paid for; the outcome is
-        logged with the request id.
+        ``timeout`` is a deadline: every poll and every retry below it stops there. When it
+        passes, one last look is taken (at most ``WAIT_LAST_LOOK_S``, 1 s) and, if the job
+        may still be queued, it is cancelled (at most ``CANCEL_ON_EXIT_TIMEOUT_S``, 5 s):
+        ``wait`` returns or raises by ``timeout`` + 6 s at the latest. Until then, failures
+        that leave the job where it was (connection errors, 5xx, 429, unreadable answers)
+        are polled through. If the wait is cancelled while the job may still be queued, the
+        job is cancelled remotely (bounded, shielded) so that it is not paid for.
 
         Args:
             request_id: the job to wait for.
-            timeout: seconds to wait at most; None waits as long as it takes (not advised).
+            timeout: seconds to wait at most; None waits as long as it takes (then a failure
+                the retry policy gives up on is raised).
             poll: how to space polls; defaults to the client's schedule.
             include_cost: ask for the cost in the final result.
             raise_on_failure: raise JobFailedError / JobCancelledError for a failed or
@@ -388,32 +368,53 @@ class AsyncRunComfy:
             or not 0 < timeout < float("inf")
         ):
             raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        schedule = poll or self.poll_schedule
-        last: JobResult | None = None
         deadline = None if timeout is None else self._clock() + timeout
+        return await self._wait_until(
+            rid, deadline, timeout, poll or self.poll_schedule, include_cost,
+            raise_on_failure, on_update,
+        )
+
+    async def _wait_until(
+        self,
+        rid: str,
+        deadline: float | None,
+        timeout: float | None,
+        schedule: PollSchedule,
+        include_cost: bool,
+        raise_on_failure: bool,
+        on_update: Callable[[JobResult], Any] | None,
+    ) -> JobResult:
+        last: JobResult | None = None
         polls = 0
+        last_look = False
         try:
             while True:
-                answer = await self.result(rid, include_cost=include_cost)
-                if on_update is not None and (last is None or answer.state is not last.state):
-                    on_update(answer)
-                last = answer
-                if answer.state.is_terminal:
-                    return self._finish(answer, raise_on_failure)
+                poll_deadline = deadline
+                if last_look and deadline is not None:
+                    poll_deadline = deadline + WAIT_LAST_LOOK_S
+                try:
+                    answer = await self._api.result(
+                        rid, include_cost=include_cost, deadline=poll_deadline
+                    )
+                except _POLL_THROUGH:
+                    if deadline is None:
+                        raise
+                    answer = None
+                if answer is not None:
+                    if on_update is not None and (last is None or answer.state is not last.state):
+                        on_update(answer)
+                    last = answer
+                    if answer.state.is_terminal:
+                        return self._finish(answer, raise_on_failure)
+                if last_look:
+                    raise _WaitExpired
                 delay = schedule.delay(polls, self._rand)
                 polls += 1
                 if deadline is not None:
                     remaining = deadline - self._clock()
-                    if remaining <= 0:
-                        raise _WaitExpired
                     if delay >= remaining:
-                        # One last look at the deadline, rather than giving up early.
-                        await self._sleep(remaining)
-                        final = await self.result(rid, include_cost=include_cost)
-                        last = final
-                        if final.state.is_terminal:
-                            return self._finish(final, raise_on_failure)
-                        raise _WaitExpired
+                        # Sleep to the deadline, then take one last look before giving up.
+                        delay, last_look = max(remaining, 0.0), True
                 await self._sleep(delay)
         except _WaitExpired:
             state = last.state if last is not None else None
@@ -447,7 +448,11 @@ class AsyncRunComfy:
         self, request_id: str, state: JobState | None, *, reason: str
     ) -> bool | None:
         """Cancel the job if it may still be queued; True if cancelled, False if not, None
-        if it was not tried (the job is running or over: cancelling cannot succeed)."""
+        if it was not tried (the job is running or over: cancelling cannot succeed).
+
+        The cancel goes out even during a 429 cool-down (one cheap request that saves a
+        paid job) and takes at most ``CANCEL_ON_EXIT_TIMEOUT_S``.
+        """
         if state is not None and state not in (JobState.QUEUED, JobState.UNKNOWN):
             if not state.is_terminal:
                 _log.warning(
@@ -459,7 +464,11 @@ class AsyncRunComfy:
             return None
         try:
             with anyio.fail_after(CANCEL_ON_EXIT_TIMEOUT_S):
-                answer = await self.cancel(request_id)
+                answer = await self._api.cancel(
+                    request_id,
+                    deadline=self._clock() + CANCEL_ON_EXIT_TIMEOUT_S,
+                    ignore_cooldown=True,
+                )
         except (RunComfyError, TimeoutError) as exc:
             _log.warning(
                 "%s; cancelling job %s failed (%s): it may still run and be billed",
@@ -492,13 +501,21 @@ class AsyncRunComfy:
     ) -> JobResult:
         """Submit a job and wait for its result: ``submit`` then ``wait``.
 
+        ``timeout`` bounds both: the submit's retries stop at it, and the wait gets what
+        is left (with the margins ``wait`` documents).
+
         Raises:
             Everything ``submit`` and ``wait`` raise. If the caller is cancelled while the
             submit is on the wire, the job id is still obtained, and the job cancelled.
         """
-        job = await self.submit(model, inputs, validate=validate)  # type: ignore[arg-type]
-        return await self.wait(
-            job.request_id, timeout=timeout, include_cost=include_cost, poll=poll
+        deadline = None if timeout is None else self._clock() + timeout
+        model_id, payload = resolve_input(model, inputs)
+        if validate:
+            await self.validate(model_id, payload)
+        job = await self._submit_payload(model_id, payload, deadline=deadline)
+        return await self._wait_until(
+            job.request_id, deadline, timeout, poll or self.poll_schedule, include_cost,
+            True, None,
         )
 
     # --- Many jobs ---------------------------------------------------------------------
@@ -522,7 +539,7 @@ class AsyncRunComfy:
         ``journal``, ``timeout``, ``ordered``, ``fail_fast``, ...), which may also be given
         as keyword arguments.
         """
-        from .orchestration import Batch, MapOptions
+        from .batch import Batch, MapOptions
 
         if options is None:
             options = MapOptions(**kwargs)
@@ -533,3 +550,21 @@ class AsyncRunComfy:
 
 class _WaitExpired(Exception):
     """Internal: the wait's deadline passed."""
+
+
+# Poll failures that leave the job where it was: a wait with a deadline polls through them.
+_POLL_THROUGH = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
+
+
+class _Witness(SubmitWitness):
+    """What a single submit learned, for the caller that may have been cancelled."""
+
+    def __init__(self) -> None:
+        self.job: Job | None = None
+        self.unknown_error: SubmitOutcomeUnknownError | None = None
+
+    async def accepted(self, job: Job) -> None:
+        self.job = job
+
+    async def unknown(self, error: SubmitOutcomeUnknownError) -> None:
+        self.unknown_error = error

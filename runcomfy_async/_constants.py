@@ -17,7 +17,14 @@ LOGGER_NAME: Final = "runcomfy_async"
 
 # --- HTTP ----------------------------------------------------------------------------------
 CONNECT_TIMEOUT_S: Final = 10.0
+# Between two reads of an answer (a server gone quiet), not for the whole request.
 READ_TIMEOUT_S: Final = 60.0
+# One whole attempt, upload included: it also bounds how long a shielded submit can hold up
+# a cancellation. Sized for a 64 MiB body on a slow uplink.
+TOTAL_TIMEOUT_S: Final = 300.0
+# Below common server idle timeouts (60 s and more), so that we rarely reuse a connection
+# the server is closing: for a submit, that race turns into an "outcome unknown".
+KEEPALIVE_TIMEOUT_S: Final = 15.0
 # Total connections the client's session may open, and per host. Polls and submits share them.
 MAX_CONNECTIONS: Final = 100
 MAX_CONNECTIONS_PER_HOST: Final = 100
@@ -44,8 +51,11 @@ POLL_GROWTH: Final = 1.5
 POLL_MAX_DELAY_S: Final = 10.0
 POLL_JITTER: Final = 0.1
 WAIT_TIMEOUT_S: Final = 1800.0
-# A cancel sent on the way out of a cancelled wait may take at most this long.
+# A cancel sent on the way out of a cancelled or expired wait may take at most this long:
+# `wait(timeout=T)` returns within T plus this margin.
 CANCEL_ON_EXIT_TIMEOUT_S: Final = 5.0
+# At a wait's deadline, one last poll may take this long before the wait gives up.
+WAIT_LAST_LOOK_S: Final = 1.0
 
 # --- Batches ---------------------------------------------------------------------------------
 MAX_IN_FLIGHT: Final = 64
@@ -62,6 +72,18 @@ RATE_RECOVERY_AFTER: Final = 10
 RATE_CUT_WINDOW_S: Final = 1.0
 COOLDOWN_DEFAULT_S: Final = 1.0
 BATCH_CANCEL_TIMEOUT_S: Final = 10.0
+# Backoff between a batch's tries of a submit that could not get through (until the job's
+# deadline), and between failing polls of one job.
+BATCH_RETRY_FIRST_S: Final = 0.5
+BATCH_RETRY_MAX_S: Final = 30.0
+# A first poll due within this many seconds of the submit is made by the submitting worker.
+INLINE_FIRST_POLL_S: Final = 0.005
+# How many workers finish outcomes (journal writes, downloads) at once.
+BATCH_FINISHERS: Final = 8
+# The most cancels sent at once when a batch stops early.
+BATCH_CANCEL_CONCURRENCY: Final = 16
+# Journal entries read at a time when a batch resumes (memory stays bounded by this).
+RESUME_PAGE_SIZE: Final = 256
 # Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.
 ADAPTIVE_MIN_INTERVAL_S: Final = 0.001
 ADAPTIVE_MAX_INTERVAL_S: Final = 15.0

@@ -49,7 +49,6 @@ event loop's ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import os
 import queue
@@ -70,51 +69,27 @@ from typing_extensions import Self
 from ._constants import JOURNAL_BUSY_TIMEOUT_MS, JOURNAL_MAX_BATCH_OPS
 from ._errors import JournalError
 from ._files import StoredFile
+from ._lifecycle import InputState
 from ._version import __version__
 from ._wire import JobState, canonical_json, converter, input_fingerprint
 
-__all__ = ["EntryState", "Journal", "JournalEntry", "JournalError", "PastAttempt"]
+__all__ = ["Journal", "JournalEntry", "JournalError", "PastAttempt"]
 
 # The layout of the file. Bump it (and teach ``_check_schema`` to migrate) when tables change.
-JOURNAL_SCHEMA_VERSION: Final = 1
+JOURNAL_SCHEMA_VERSION: Final = 2
 # The lock file that keeps a second process (or a second Journal) off the same journal.
 JOURNAL_LOCK_SUFFIX: Final = ".lock"
 
 T = TypeVar("T")
 
 
-class EntryState(str, enum.Enum):
-    """Where one input of a batch stands.
-
-    ``INTENT``: a submit is about to be sent, or was being sent when the process stopped (its
-    outcome is then unknown). ``SUBMITTED``: the server accepted it; it has a request id.
-    The others are final for this attempt.
-    """
-
-    INTENT = "intent"
-    SUBMITTED = "submitted"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    EXPIRED = "expired"
-    OUTCOME_UNKNOWN = "outcome_unknown"
-    INVALID = "invalid"
-    WITHDRAWN = "withdrawn"
-    """Cancelled by this side while still queued, when a batch stopped early: the job never
-    ran and was never billed, so a resumed batch submits the input again."""
-
-    @property
-    def is_finished(self) -> bool:
-        """True when this attempt is over (no submit pending, no job being waited for)."""
-        return self not in (EntryState.INTENT, EntryState.SUBMITTED)
-
-
 _FINISHED_JOB_STATES: Final = {
-    JobState.SUCCEEDED: EntryState.SUCCEEDED,
-    JobState.FAILED: EntryState.FAILED,
-    JobState.CANCELLED: EntryState.CANCELLED,
+    JobState.SUCCEEDED: InputState.SUCCEEDED,
+    JobState.FAILED: InputState.FAILED,
+    JobState.CANCELLED: InputState.CANCELLED,
 }
+# States in which a job for the input may be queued or running: no second submit then.
+_JOB_IN_FLIGHT: Final = frozenset({InputState.SUBMITTED, InputState.TIMED_OUT})
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +106,7 @@ class PastAttempt:
 
     attempt: int
     fingerprint: str
-    state: EntryState
+    state: InputState
     request_id: str | None = None
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
@@ -163,7 +138,7 @@ class JournalEntry:
     model_id: str
     fingerprint: str
     input: Mapping[str, Any] = attrs.field(repr=False)
-    state: EntryState
+    state: InputState
     request_id: str | None = None
     attempts: int = 0
     created_at: datetime
@@ -240,7 +215,9 @@ class Journal:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path).expanduser()
+        # Resolved, so that the lock guards the real file however it is reached (a symlink or a
+        # relative path must not let a second process open the same journal unlocked).
+        self._path = Path(path).expanduser().resolve()
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._started = False
@@ -362,10 +339,10 @@ class Journal:
                 conn.execute(
                     "INSERT INTO items (input_index, model_id, fingerprint, input_json, state,"
                     " attempts, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                    (index, model_id, fingerprint, input_json, EntryState.INTENT.value, when),
+                    (index, model_id, fingerprint, input_json, InputState.INTENT.value, when),
                 )
                 return
-            if row["state"] == EntryState.SUBMITTED.value:
+            if InputState(row["state"]) in _JOB_IN_FLIGHT:
                 raise JournalError(
                     f"input {index} already has job {row['request_id']} in flight; the "
                     "journal refuses a second submit (wait for the job, or record how it "
@@ -378,7 +355,7 @@ class Journal:
                     "model_id": model_id,
                     "fingerprint": fingerprint,
                     "input_json": input_json,
-                    "state": EntryState.INTENT.value,
+                    "state": InputState.INTENT.value,
                     "attempts": row["attempts"] + 1,
                     "detected_at": None,
                     "error_json": None,
@@ -421,7 +398,7 @@ class Journal:
                     f"input {index} already has job {row['request_id']}; refusing to replace "
                     f"it with {request_id} (that job would be lost)"
                 )
-            if row["state"] not in (EntryState.INTENT.value, EntryState.OUTCOME_UNKNOWN.value):
+            if row["state"] not in (InputState.INTENT.value, InputState.UNKNOWN.value):
                 raise JournalError(
                     f"input {index} is {row['state']}, not waiting for a submit; record a new "
                     "intent first"
@@ -429,7 +406,7 @@ class Journal:
             conn.execute(
                 "UPDATE items SET state = ?, request_id = ?, submitted_at = ?"
                 " WHERE input_index = ?",
-                (EntryState.SUBMITTED.value, request_id, when, index),
+                (InputState.SUBMITTED.value, request_id, when, index),
             )
 
         await self._call(work, writes=True)
@@ -437,7 +414,7 @@ class Journal:
     async def record_finished(
         self,
         index: int,
-        state: EntryState | JobState,
+        state: InputState | JobState,
         *,
         result: Mapping[str, Any] | None = None,
         error: object = None,
@@ -450,7 +427,7 @@ class Journal:
 
         Args:
             index: the input's position in the batch.
-            state: a finished :class:`EntryState`, or a final :class:`JobState`
+            state: a finished :class:`InputState`, or a final :class:`JobState`
                 (``SUCCEEDED``, ``FAILED``, ``CANCELLED``).
             result: the final result answer, raw (``JobResult.raw``).
             error: the error as JSON-compatible data (the job's raw error, or a message).
@@ -501,28 +478,36 @@ class Journal:
 
         await self._call(work, writes=True)
 
-    async def record_invalid(
+    async def record_not_created(
         self,
         index: int,
         model_id: str,
         payload: Mapping[str, Any],
+        state: InputState,
         error: object,
         *,
         at: datetime | None = None,
     ) -> None:
-        """Record that input ``index`` was refused before any submit; committed on return.
+        """Record that input ``index`` ended without any job; committed on return.
+
+        For an input refused before it was sent (invalid), or never sent because the
+        deadline passed first. The row is created if the input had none.
 
         Args:
             index: the input's position in the batch.
             model_id: the model it was meant for.
             payload: the input as given.
+            state: ``REFUSED`` or ``NOT_SENT``.
             error: what was wrong, as JSON-compatible data.
             at: when; now if not given.
 
         Raises:
+            ValueError: ``state`` says a job may exist.
             JournalError: the input has a job in flight.
         """
         _check_index(index)
+        if state not in (InputState.REFUSED, InputState.NOT_SENT):
+            raise ValueError(f"{state.value!r} is not a state without a job")
         input_json = canonical_json(payload)
         fingerprint = input_fingerprint(model_id, payload)
         error_json = canonical_json(error)
@@ -535,22 +520,15 @@ class Journal:
                     "INSERT INTO items (input_index, model_id, fingerprint, input_json, state,"
                     " attempts, created_at, detected_at, error_json)"
                     " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                    (
-                        index,
-                        model_id,
-                        fingerprint,
-                        input_json,
-                        EntryState.INVALID.value,
-                        when,
-                        when,
-                        error_json,
-                    ),
+                    (index, model_id, fingerprint, input_json, state.value, when, when,
+                     error_json),
                 )
                 return
-            if row["state"] == EntryState.SUBMITTED.value:
+            current = InputState(row["state"])
+            if current in _JOB_IN_FLIGHT or current is InputState.INTENT:
                 raise JournalError(
-                    f"input {index} has job {row['request_id']} in flight; it cannot be "
-                    "marked invalid"
+                    f"input {index} is {current.value} (a job may exist); it cannot be "
+                    f"recorded as {state.value}"
                 )
             conn.execute(
                 _REPLACE_ATTEMPT,
@@ -559,7 +537,7 @@ class Journal:
                     "model_id": model_id,
                     "fingerprint": fingerprint,
                     "input_json": input_json,
-                    "state": EntryState.INVALID.value,
+                    "state": state.value,
                     "attempts": row["attempts"],
                     "detected_at": when,
                     "error_json": error_json,
@@ -568,6 +546,19 @@ class Journal:
             )
 
         await self._call(work, writes=True)
+
+    async def request_ids(self) -> set[str]:
+        """Every request id the journal holds, earlier attempts' included."""
+
+        def work(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for rid, earlier in conn.execute("SELECT request_id, earlier_json FROM items"):
+                if rid:
+                    found.add(rid)
+                found.update(p["request_id"] for p in json.loads(earlier) if p["request_id"])
+            return found
+
+        return await self._call(work, writes=False)
 
     # --- Reads -----------------------------------------------------------------------------
 
@@ -591,7 +582,7 @@ class Journal:
         start: int = 0,
         limit: int | None = None,
         *,
-        states: Collection[EntryState] | None = None,
+        states: Collection[InputState] | None = None,
     ) -> list[JournalEntry]:
         """Entries in index order, from index ``start`` on: one page of the journal.
 
@@ -605,7 +596,7 @@ class Journal:
         sql = f"SELECT {_COLUMNS} FROM items WHERE input_index >= ?"
         params: list[Any] = [start]
         if states is not None:
-            wanted = [EntryState(s).value for s in states]
+            wanted = [InputState(s).value for s in states]
             if not wanted:
                 return []
             sql += f" AND state IN ({', '.join('?' * len(wanted))})"
@@ -631,10 +622,10 @@ class Journal:
 
         return await self._call(work, writes=False)
 
-    async def counts(self) -> dict[EntryState, int]:
+    async def counts(self) -> dict[InputState, int]:
         """How many inputs are in each state (states with none are left out)."""
 
-        def work(conn: sqlite3.Connection) -> dict[EntryState, int]:
+        def work(conn: sqlite3.Connection) -> dict[InputState, int]:
             rows = conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state")
             return {_state(raw, "a count"): int(n) for raw, n in rows}
 
@@ -838,7 +829,9 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         )
     if version < JOURNAL_SCHEMA_VERSION:
         raise JournalError(
-            f"journal {path} has schema {version}, which this version cannot migrate"
+            f"journal {path} has schema {version}, from an earlier alpha of runcomfy-async "
+            "whose states this version does not read; finish that batch with the version "
+            "that began it, or start a new journal"
         )
 
 
@@ -871,7 +864,10 @@ def _current_attempt(conn: sqlite3.Connection, index: int) -> sqlite3.Row | None
 def _retire(row: sqlite3.Row) -> str:
     """``earlier_json`` with the row's current attempt appended (unless it never was one)."""
     earlier = json.loads(row["earlier_json"])
-    if row["state"] != EntryState.INVALID.value:
+    # An attempt that created no job (refused, never sent) is not worth remembering.
+    if row["request_id"] is not None or row["state"] not in (
+        InputState.REFUSED.value, InputState.NOT_SENT.value
+    ):
         earlier.append(
             {
                 "attempt": row["attempts"],
@@ -913,30 +909,30 @@ def _past(item: Mapping[str, Any]) -> PastAttempt:
     return PastAttempt(
         attempt=item["attempt"],
         fingerprint=item["fingerprint"],
-        state=EntryState(item["state"]),
+        state=InputState(item["state"]),
         request_id=item["request_id"],
         submitted_at=_maybe_datetime(item["submitted_at"]),
         finished_at=_maybe_datetime(item["finished_at"]),
     )
 
 
-def _state(raw: object, where: str) -> EntryState:
+def _state(raw: object, where: str) -> InputState:
     try:
-        return EntryState(raw)
+        return InputState(raw)
     except ValueError:
         raise JournalError(f"unknown state {raw!r} in {where}") from None
 
 
-def _finished_state(state: EntryState | JobState) -> EntryState:
+def _finished_state(state: InputState | JobState) -> InputState:
     if isinstance(state, JobState):
         found = _FINISHED_JOB_STATES.get(state)
         if found is None:
             raise ValueError(f"{state.value!r} is not a final job state")
         return found
-    entry_state = EntryState(state)
-    if not entry_state.is_finished:
+    entry_state = InputState(state)
+    if not entry_state.is_final:
         raise ValueError(
-            f"{entry_state.value!r} is not a finished state; use record_intent or record_submitted"
+            f"{entry_state.value!r} is not a final state; use record_intent or record_submitted"
         )
     return entry_state
 

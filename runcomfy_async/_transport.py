@@ -1,16 +1,20 @@
-"""The HTTP layer: one aiohttp session, the token, timeouts, errors, retries.
+"""The HTTP layer: one aiohttp session, the token, timeouts, and answers turned into errors.
 
 Everything that touches the network for the API goes through :class:`Transport`:
 
 - The token is sent only to the API's own origin: URLs are built from the base URL and
   redirects are never followed (a redirect could carry the token to another host).
-- Every answer is turned into parsed JSON or a typed error from :mod:`._errors`; a body
-  that is not JSON, or too large, is a :class:`MalformedResponseError` quoting its start.
-- Retries follow :class:`~.policies.RetryPolicy`: submits only when they certainly did not
-  arrive; GETs on every transient failure.
-- A 429 starts a cool-down shared by every request of the client: when the server says
-  "wait 3 s", no request of ours goes out for 3 s, rather than each request learning it
-  alone.
+- :meth:`Transport.attempt` sends one request and returns parsed JSON, or raises a
+  :class:`~._retrying.Failure` holding a typed error from :mod:`._errors` and the kind of
+  failure the retry policy judges. A body that is not JSON, too large or too deeply nested
+  is a :class:`MalformedResponseError` quoting its start; nothing raw escapes.
+- :meth:`Transport.request` retries attempts through :class:`~._retrying.Retrier`, under the
+  caller's deadline. Submits do not come through here: :mod:`._api` drives them, because
+  their single attempt must be shielded and witnessed.
+
+Timeouts mean what their names say (see :class:`Timeouts`). The wait for a free pooled
+connection happens on our own semaphore, outside every timer, so a request that never got
+a connection is never taken for one that may have been sent.
 """
 
 from __future__ import annotations
@@ -18,60 +22,110 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
-import anyio
 import attrs
 from yarl import URL
 
 from ._constants import (
-    COOLDOWN_DEFAULT_S,
+    CONNECT_TIMEOUT_S,
+    KEEPALIVE_TIMEOUT_S,
     LOGGER_NAME,
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
+    READ_TIMEOUT_S,
+    TOTAL_TIMEOUT_S,
 )
 from ._errors import (
     APIError,
+    ConfigurationError,
     ConnectionFailedError,
     InputProblem,
     InvalidInputError,
     MalformedResponseError,
-    RateLimitedError,
     RequestTimeoutError,
     RunComfyError,
-    SubmitOutcomeUnknownError,
-    TransportError,
     error_for_response,
     quote_body,
 )
-from ._events import RetryEvent, call_hook
+from ._retrying import NO_HOOKS, CallHooks, Failure, Retrier
 from ._version import __version__
-from ._wire import input_fingerprint
-from .policies import Attempt, FailureKind, RetryPolicy, parse_retry_after
+from .policies import FailureKind, RetryPolicy, parse_retry_after
 
-__all__ = ["Clock", "RateLimitSignal", "Transport"]
+__all__ = ["Timeouts", "Transport", "encode_body"]
 
 _log = logging.getLogger(LOGGER_NAME)
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 USER_AGENT = f"runcomfy-async/{__version__}"
 _JSON_BODY = {"Content-Type": "application/json"}
 # Submit URLs kept built (one per model id seen).
 _MODEL_URLS_KEPT = 1024
+# Python's json raises RecursionError on deep nesting; aiohttp's timeouts are
+# asyncio.TimeoutError, which is not the built-in TimeoutError before Python 3.11.
+_UNPARSABLE = (ValueError, UnicodeDecodeError, RecursionError)
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
-@attrs.frozen
-class RateLimitSignal:
-    """A 429 arrived: the cool-down it started, and whether it answered a submit."""
+def _seconds(name: str) -> Callable[[Any, Any, float | None], None]:
+    def check(_: Any, __: Any, value: float | None) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 < value < float("inf")
+        ):
+            raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
 
-    cooldown: float
-    is_submit: bool
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """How long one HTTP attempt may take, each number measuring one thing.
+
+    Args:
+        connect: seconds to open a TCP (and TLS) connection.
+        read: seconds between two reads of the answer once the request is sent (a server
+            that stops answering); uploading a large body is not limited by it.
+        total: seconds for the whole attempt, upload included; None for no such limit.
+            A caller's deadline (``wait(timeout=...)``) also bounds every attempt but a
+            submit's, which is shielded and ends by ``total``.
+    """
+
+    connect: float = attrs.field(default=CONNECT_TIMEOUT_S, validator=_seconds("connect"))
+    read: float = attrs.field(default=READ_TIMEOUT_S, validator=_seconds("read"))
+    total: float | None = attrs.field(default=TOTAL_TIMEOUT_S, validator=_seconds("total"))
+
+    def for_aiohttp(self, cap: float | None = None) -> aiohttp.ClientTimeout:
+        total = self.total
+        if cap is not None:
+            total = cap if total is None else min(total, cap)
+        # aiohttp's `connect` would also time the wait for a pooled connection: we keep that
+        # wait outside (see Transport.connection), so only sock_connect is set.
+        return aiohttp.ClientTimeout(
+            total=total, connect=None, sock_connect=self.connect, sock_read=self.read
+        )
+
+
+def encode_body(body: Mapping[str, Any], *, model_id: str | None) -> bytes:
+    """The JSON bytes of a request body, refused (nothing sent) past the 64 MiB cap."""
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(data) > MAX_REQUEST_BYTES:
+        raise InvalidInputError(
+            [
+                InputProblem(
+                    "input",
+                    f"<{len(data)} bytes of JSON>",
+                    f"a request body of at most {MAX_REQUEST_BYTES} bytes (64 MiB); "
+                    "send large images as https URLs",
+                )
+            ],
+            model_id=model_id,
+        )
+    return data
 
 
 class Transport:
@@ -80,16 +134,9 @@ class Transport:
     Args:
         base_url: the API base, version segment included (``https://…/v1``).
         token: the API token; kept only in the request headers of this object.
-        retry: when and how to retry.
-        connect_timeout, read_timeout: seconds; a read timeout applies per socket read.
+        retrier: retries under deadlines, with the client's cool-down.
+        timeouts: connect, read and total timeouts of one attempt.
         max_connections, max_connections_per_host: the connection pool's limits.
-        on_retry: called with a :class:`RetryEvent` before each retry.
-
-    Attributes:
-        retry_listeners: more callables told of every retry (running batches add theirs).
-        rate_limit_listeners: callables told of every 429 with a :class:`RateLimitSignal`
-            (running batches use it to slow their submit rate).
-        clock, sleep, rand: injectable for exact tests.
     """
 
     def __init__(
@@ -97,24 +144,14 @@ class Transport:
         *,
         base_url: URL,
         token: str,
-        retry: RetryPolicy,
-        connect_timeout: float,
-        read_timeout: float,
+        retrier: Retrier,
+        timeouts: Timeouts,
         max_connections: int,
         max_connections_per_host: int,
-        on_retry: Callable[[RetryEvent], Any] | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
-        rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url
-        self.retry = retry
-        self.on_retry = on_retry
-        self.retry_listeners: set[Callable[[RetryEvent], Any]] = set()
-        self.rate_limit_listeners: set[Callable[[RateLimitSignal], Any]] = set()
-        self._clock = clock
-        self._sleep = sleep
-        self._rand = rand
+        self.retrier = retrier
+        self.timeouts = timeouts
         self._base_path = base_url.path.rstrip("/")
         self._origin = base_url.origin()
         self._headers = {
@@ -122,25 +159,20 @@ class Transport:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
-        # One timer per request: `total` bounds connect, send and answer together, and
-        # sock_connect the TCP (and TLS) connect. (aiohttp's `connect` would arm a timer even
-        # for a pooled connection, and `sock_read` re-arms one twice per request: measurable
-        # at thousands of requests a second.) Waiting for a free pooled connection happens in
-        # `_connections` below, outside that timer, so a submit that times out has certainly
-        # been handed to a connection; one that never got one is not "maybe sent".
-        self._timeout = aiohttp.ClientTimeout(
-            total=read_timeout, connect=None, sock_connect=connect_timeout, sock_read=None
-        )
+        self._timeout = timeouts.for_aiohttp()
         self._connections = asyncio.Semaphore(max_connections_per_host)
         self._model_urls: dict[str, URL] = {}
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        self._cooldown_until = 0.0
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url}>"
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.retrier.policy
 
     # --- Session lifetime --------------------------------------------------------------
 
@@ -151,10 +183,7 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
                 limit_per_host=self._max_connections_per_host,
-                # Below common server idle timeouts (60 s and more), so that we rarely
-                # reuse a connection the server is closing: for a submit, that race turns
-                # into an "outcome unknown".
-                keepalive_timeout=15.0,
+                keepalive_timeout=KEEPALIVE_TIMEOUT_S,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -186,114 +215,47 @@ class Transport:
                 self._model_urls[path] = url
         return url
 
+    def connection(self) -> AbstractAsyncContextManager[Any]:
+        """Wait for a free connection of the pool (cancellable; outside every timer)."""
+        return self._connections
+
     async def request(
         self,
         method: str,
         path: str,
         *,
         params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-        is_submit: bool = False,
+        deadline: float | None = None,
+        hooks: CallHooks = NO_HOOKS,
+        policy: RetryPolicy | None = None,
+        ignore_cooldown: bool = False,
         request_id: str | None = None,
         model_id: str | None = None,
     ) -> Any:
-        """Send one API request, retrying as the policy allows; return the parsed JSON.
+        """Send a bodiless request (GET, cancel), retrying as the policy allows, by the
+        deadline; return the parsed JSON.
 
         Raises:
             APIError: (a subclass) for every error answer.
-            TransportError: when no answer came and retries ran out.
-            SubmitOutcomeUnknownError: for a submit that may have created a job.
-            InvalidInputError: for a body over the 64 MiB request cap (nothing sent).
+            TransportError: when no answer came and retries (or the deadline) ran out.
         """
-        data = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            if len(data) > MAX_REQUEST_BYTES:
-                raise InvalidInputError(
-                    [
-                        InputProblem(
-                            "input",
-                            f"<{len(data)} bytes of JSON>",
-                            f"a request body of at most {MAX_REQUEST_BYTES} bytes (64 MiB); "
-                            "send large images as https URLs",
-                        )
-                    ],
-                    model_id=model_id,
-                )
         url = self.url_for(path)
-        started = self._clock()
-        number = 0
-        while True:
-            number += 1
-            if self._cooldown_until:
-                wait = self._cooldown_until - self._clock()
-                if wait > 0:
-                    await self._sleep(wait)
-            try:
-                return await self._attempt(
-                    method, url, path, params, data, request_id=request_id, model_id=model_id
-                )
-            except _Failure as failure:
-                decision = self.retry.decide(
-                    Attempt(
-                        number=number,
-                        elapsed=self._clock() - started,
-                        kind=failure.kind,
-                        is_submit=is_submit,
-                        retry_after=failure.retry_after,
-                        status=failure.status,
-                    ),
-                    self._rand,
-                )
-                if failure.kind is FailureKind.RATE_LIMITED:
-                    self._start_cooldown(failure.retry_after, is_submit)
-                if decision.outcome_unknown or (is_submit and _accepted_unreadably(failure)):
-                    raise SubmitOutcomeUnknownError(
-                        model_id=model_id or "?",
-                        # Computed only here: hashing every submit's input costs time on
-                        # the hot path for a value needed only when something went wrong.
-                        fingerprint=input_fingerprint(model_id or "", body or {}),
-                        cause=failure.error,
-                    ) from failure.error
-                if not decision.retry:
-                    if isinstance(failure.error, RateLimitedError) and decision.reason:
-                        failure.error.message = f"{failure.error.message} ({decision.reason})"
-                    raise failure.error from None
-                _log.info(
-                    "retry %d/%d in %.2f s: %s (%s %s)",
-                    number,
-                    self.retry.max_attempts,
-                    decision.delay,
-                    decision.reason,
-                    method,
-                    path,
-                )
-                event = RetryEvent(
-                        attempt=number,
-                        max_attempts=self.retry.max_attempts,
-                        delay=decision.delay,
-                        reason=decision.reason,
-                        method=method,
-                        path=path,
-                        request_id=request_id,
-                        model_id=model_id,
-                )
-                call_hook(self.on_retry, event)
-                for listener in tuple(self.retry_listeners):
-                    call_hook(listener, event)
-                await self._sleep(decision.delay)
+        clock = self.retrier.clock
 
-    def _start_cooldown(self, retry_after: float | None, is_submit: bool) -> None:
-        if not self.retry.honour_retry_after:
-            delay = 0.0
-        else:
-            delay = retry_after if retry_after is not None else COOLDOWN_DEFAULT_S
-            delay = min(delay, self.retry.retry_after_cap)
-            self._cooldown_until = max(self._cooldown_until, self._clock() + delay)
-        for listener in tuple(self.rate_limit_listeners):
-            call_hook(listener, RateLimitSignal(cooldown=delay, is_submit=is_submit))
+        async def one() -> Any:
+            async with self._connections:
+                cap = None if deadline is None else max(deadline - clock(), 0.001)
+                return await self.attempt(
+                    method, url, path, params, None, timeout_cap=cap,
+                    request_id=request_id, model_id=model_id,
+                )
 
-    async def _attempt(
+        return await self.retrier.run(
+            one, method=method, path=path, deadline=deadline, hooks=hooks, policy=policy,
+            ignore_cooldown=ignore_cooldown, request_id=request_id, model_id=model_id,
+        )
+
+    async def attempt(
         self,
         method: str,
         url: URL,
@@ -301,25 +263,32 @@ class Transport:
         params: Mapping[str, str] | None,
         data: bytes | None,
         *,
-        request_id: str | None,
-        model_id: str | None,
+        timeout_cap: float | None = None,
+        request_id: str | None = None,
+        model_id: str | None = None,
     ) -> Any:
+        """One HTTP exchange; the caller holds a :meth:`connection`.
+
+        Raises:
+            Failure: with the typed error and the kind of failure.
+        """
         session = self._session or self._get_session()
+        # A bodiless POST (cancel) says nothing about a content type.
         headers = _JSON_BODY if data is not None else None
+        timeout = self._timeout if timeout_cap is None else self.timeouts.for_aiohttp(timeout_cap)
         t0 = time.perf_counter() if _log.isEnabledFor(logging.DEBUG) else 0.0
-        failure: _Failure | None = None
-        async with self._connections:
-            try:
-                async with session.request(
-                    method, url, params=params, data=data, headers=headers,
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    raw = await _read_capped(response)
-                    retry_after_header = response.headers.get("Retry-After")
-                    location = response.headers.get("Location")
-            except (aiohttp.ClientError, OSError, TimeoutError, _BodyTooLarge) as exc:
-                failure = self._failure_for(exc, method, path, request_id, model_id)
+        failure: Failure | None = None
+        try:
+            async with session.request(
+                method, url, params=params, data=data, headers=headers,
+                allow_redirects=False, timeout=timeout,
+            ) as response:
+                status = response.status
+                raw = await _read_capped(response)
+                retry_after_header = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
+        except (aiohttp.ClientError, OSError, *_TIMEOUTS, _BodyTooLarge) as exc:
+            failure = self._failure_for(exc, method, path, request_id, model_id)
         if failure is not None:
             # Raised outside the except block, so that the error keeps no link to aiohttp's
             # exception: its request_info holds our request headers, the token among them.
@@ -345,14 +314,14 @@ class Transport:
         path: str,
         request_id: str | None,
         model_id: str | None,
-    ) -> _Failure:
+    ) -> Failure:
         """What an exception of one attempt means for retrying, and the error to raise.
 
         Only the exception's text is kept, never the exception itself (see ``_attempt``).
         """
         where = {"method": method, "path": path, "request_id": request_id, "model_id": model_id}
         if isinstance(exc, _BodyTooLarge):
-            return _Failure(
+            return Failure(
                 FailureKind.CLIENT_ERROR,
                 MalformedResponseError(
                     f"answer larger than {MAX_RESPONSE_BYTES} bytes", status=exc.status,
@@ -362,22 +331,22 @@ class Transport:
         # Order matters: aiohttp's connect timeout is a ServerTimeoutError, and its
         # connector errors are OSErrors.
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return _Failure(
+            return Failure(
                 FailureKind.NOT_SENT, RequestTimeoutError(f"connect timeout: {exc}", **where)
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return _Failure(
+            return Failure(
                 FailureKind.NOT_SENT,
                 ConnectionFailedError(
                     f"could not connect to {self._origin}: {exc.os_error or exc}", **where
                 ),
             )
-        if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
-            return _Failure(
+        if isinstance(exc, (aiohttp.ServerTimeoutError, *_TIMEOUTS)):
+            return Failure(
                 FailureKind.MAYBE_SENT,
                 RequestTimeoutError("timed out waiting for the answer", **where),
             )
-        return _Failure(
+        return Failure(
             FailureKind.MAYBE_SENT,
             ConnectionFailedError(f"connection lost: {type(exc).__name__}: {exc}", **where),
         )
@@ -395,11 +364,11 @@ class Transport:
         try:
             body: Any = json.loads(raw) if raw else None
             parsed = True
-        except (ValueError, UnicodeDecodeError):
+        except _UNPARSABLE:
             body, parsed = None, False
         if 200 <= status < 300:
             if not parsed or not raw:
-                raise _Failure(
+                raise Failure(
                     FailureKind.CLIENT_ERROR,
                     MalformedResponseError(
                         f"the answer is not JSON: {quote_body(raw) or '(empty body)'}",
@@ -411,10 +380,10 @@ class Transport:
             if isinstance(body, dict) and body.get("error_code") not in (None, 0, "0", ""):
                 # RunComfy sometimes says 200 and puts the error in the body.
                 error = self._api_error(status, body, retry_after_header, request_id, model_id)
-                raise _Failure(_kind_for(error.status or status, error.error_code), error)
+                raise Failure(_kind_for(error.status or status, error.error_code), error)
             return body
         if 300 <= status < 400:
-            raise _Failure(
+            raise Failure(
                 FailureKind.CLIENT_ERROR,
                 MalformedResponseError(
                     f"unexpected redirect to {quote_body(location or '?', 120)}; not followed, "
@@ -435,7 +404,7 @@ class Transport:
                 model_id=model_id,
                 retry_after=parse_retry_after(retry_after_header),
             )
-        raise _Failure(
+        raise Failure(
             _kind_for(status, error.error_code),
             error,
             retry_after=parse_retry_after(retry_after_header),
@@ -467,16 +436,6 @@ class Transport:
         )
 
 
-def _accepted_unreadably(failure: _Failure) -> bool:
-    """A 2xx or 3xx answer that could not be read: for a submit, a job may exist."""
-    error = failure.error
-    return (
-        isinstance(error, MalformedResponseError)
-        and error.status is not None
-        and 200 <= error.status < 400
-    )
-
-
 def _kind_for(status: int, error_code: int | None) -> FailureKind:
     """The failure kind of an answer, by HTTP status or, on a 200, by the body's code."""
     effective = status
@@ -491,24 +450,6 @@ def _kind_for(status: int, error_code: int | None) -> FailureKind:
     if 500 <= effective < 600:
         return FailureKind.SERVER_ERROR
     return FailureKind.CLIENT_ERROR
-
-
-class _Failure(Exception):
-    """An attempt failed: what kind of failure (for the retry policy) and the error to raise."""
-
-    def __init__(
-        self,
-        kind: FailureKind,
-        error: APIError | TransportError,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(kind.value)
-        self.kind = kind
-        self.error = error
-        self.retry_after = retry_after
-        self.status = status
 
 
 class _BodyTooLarge(Exception):

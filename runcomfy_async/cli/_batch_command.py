@@ -33,7 +33,7 @@ from .._client import AsyncRunComfy
 from .._constants import MANIFEST_NAME
 from .._errors import InvalidRequestError, NotFoundError
 from .._journal import Journal
-from ..orchestration import Batch, MapOptions, Outcome, OutcomeState
+from ..batch import Batch, MapOptions, Outcome, OutcomeState
 from ._connection import connect
 from ._context import Context
 from ._defaults import JOURNAL_FILE_NAME, PROBLEMS_SHOWN, REQUEST_IDS_SHOWN
@@ -208,6 +208,7 @@ class _BatchRun:
         parts = ", ".join(
             f"{self.states[state.value]} {state.value.replace('_', ' ')}"
             for state in OutcomeState
+            if state.is_final
             if self.states[state.value]
         )
         replayed = batch.progress.from_journal

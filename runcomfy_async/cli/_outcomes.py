@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import error_json, quote_body
-from ..orchestration import Outcome
+from ..batch import Outcome
 from ._defaults import ERROR_TEXT_CHARS
 
 __all__ = ["describe_error", "outcome_json"]

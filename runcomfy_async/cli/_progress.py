@@ -22,7 +22,7 @@ from rich.text import Text
 
 from .._errors import error_json
 from .._events import RetryEvent
-from ..orchestration import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
+from ..batch import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
 from ._console import Streams
 from ._defaults import LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
 from ._outcomes import describe_error
@@ -31,7 +31,9 @@ __all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
 
 # Counters always shown, then those shown only once they are not zero, with their styles.
 _ALWAYS = ("waiting", "queued", "running", "succeeded", "failed")
-_WHEN_SEEN = ("cancelled", "timed_out", "submit_unknown", "rejected", "error")
+_WHEN_SEEN = (
+    "cancelled", "expired", "withdrawn", "timed_out", "refused", "not_sent", "unknown"
+)
 _STYLES = {
     "waiting": "dim",
     "queued": "cyan",

@@ -5,7 +5,14 @@ long* to wait; they never decide on their own. That keeps every delay exactly te
 """
 
 from .poll import PollSchedule
-from .retry import Attempt, FailureKind, RetryDecision, RetryPolicy
+from .retry import (
+    Attempt,
+    FailureKind,
+    RetryDecision,
+    RetryPolicy,
+    SubmitVerdict,
+    submit_verdict,
+)
 from .retry_after import parse_retry_after
 
 __all__ = [
@@ -14,5 +21,7 @@ __all__ = [
     "PollSchedule",
     "RetryDecision",
     "RetryPolicy",
+    "SubmitVerdict",
     "parse_retry_after",
+    "submit_verdict",
 ]

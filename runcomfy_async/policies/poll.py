@@ -1,6 +1,6 @@
 """How often one job is polled while a caller waits for it (``client.wait``).
 
-Batches use the adaptive poller in :mod:`runcomfy_async.orchestration`; a single wait
+Batches use the adaptive poller in :mod:`runcomfy_async.batch`; a single wait
 has nothing to learn from, so it backs off geometrically from a short first delay: the
 first answers come fast for quick jobs, and a long job costs few requests.
 """

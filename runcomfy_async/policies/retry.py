@@ -33,7 +33,14 @@ from runcomfy_async._constants import (
 
 from ._validate import finite_non_negative, finite_positive, positive_int
 
-__all__ = ["Attempt", "FailureKind", "RetryDecision", "RetryPolicy"]
+__all__ = [
+    "Attempt",
+    "FailureKind",
+    "RetryDecision",
+    "RetryPolicy",
+    "SubmitVerdict",
+    "submit_verdict",
+]
 
 
 class FailureKind(enum.Enum):
@@ -102,6 +109,35 @@ _SAFE_FOR_SUBMIT = frozenset(
     }
 )
 _AMBIGUOUS_FOR_SUBMIT = frozenset({FailureKind.MAYBE_SENT, FailureKind.SERVER_ERROR})
+
+
+class SubmitVerdict(enum.Enum):
+    """What a failed submit attempt says about the job it was for."""
+
+    NOT_CREATED = "not created"
+    """It certainly did not create a job (never sent, or declined with 429/503/408): it may
+    be tried again."""
+    REFUSED = "refused"
+    """The service refused it (4xx): no job, and trying again would fail the same way."""
+    UNKNOWN = "unknown"
+    """It may have created a paid job: never retried blindly."""
+
+
+def submit_verdict(kind: FailureKind, *, accepted_unreadably: bool = False) -> SubmitVerdict:
+    """The verdict on a failed submit attempt, from its failure kind.
+
+    Args:
+        kind: what went wrong.
+        accepted_unreadably: the answer was a 2xx or 3xx that could not be read (no request
+            id, not JSON, a redirect): the service said yes, or may have.
+    """
+    if accepted_unreadably:
+        return SubmitVerdict.UNKNOWN
+    if kind is FailureKind.CLIENT_ERROR:
+        return SubmitVerdict.REFUSED
+    if kind in _SAFE_FOR_SUBMIT:
+        return SubmitVerdict.NOT_CREATED
+    return SubmitVerdict.UNKNOWN
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,8 @@ from yarl import URL
 
 import runcomfy_async as rc
 from runcomfy_async import OutcomeState
-from runcomfy_async._journal import EntryState, Journal, JournalError
+from runcomfy_async._journal import Journal, JournalError
+from runcomfy_async._lifecycle import InputState as EntryState
 from runcomfy_async._manifest import read_manifest
 from runcomfy_async.sandbox import Sandbox
 
@@ -134,7 +135,7 @@ async def test_intent_without_request_id_is_reported_not_resubmitted(
     async with make_client(sandbox) as client:
         outcomes = await run_all(client, FAST, inputs, journal=journal_path)
         by_index = {o.index: o for o in outcomes}
-        assert by_index[1].state is OutcomeState.SUBMIT_UNKNOWN
+        assert by_index[1].state is OutcomeState.UNKNOWN
         assert isinstance(by_index[1].error, rc.SubmitOutcomeUnknownError)
         assert by_index[0].ok
         assert by_index[2].ok
@@ -177,7 +178,7 @@ async def test_journal_records_every_outcome(sandbox: Sandbox, tmp_path: Path) -
         0: EntryState.SUCCEEDED,
         1: EntryState.SUCCEEDED,
         2: EntryState.SUCCEEDED,
-        3: EntryState.INVALID,
+        3: EntryState.REFUSED,
     }
     for o in outcomes:
         assert entries[o.index].request_id == o.request_id

@@ -16,10 +16,10 @@ from runcomfy_async import JobState, RunComfyError
 from runcomfy_async._files import StoredFile
 from runcomfy_async._journal import (
     JOURNAL_SCHEMA_VERSION,
-    EntryState,
     Journal,
     JournalError,
 )
+from runcomfy_async._lifecycle import InputState as EntryState
 from runcomfy_async._wire import canonical_json, input_fingerprint
 
 MODEL = "ideogram/ideogram-v3/text-to-image"
@@ -198,11 +198,13 @@ async def test_counts_and_max_index_describe_the_batch(path: Path) -> None:
 
 async def test_an_input_refused_before_submitting_is_recorded_invalid(path: Path) -> None:
     async with Journal(path) as journal:
-        await journal.record_invalid(4, MODEL, {"prompt": ""}, "prompt: must not be empty")
+        await journal.record_not_created(
+            4, MODEL, {"prompt": ""}, EntryState.REFUSED, "prompt: must not be empty"
+        )
         entry = await journal.get(4)
     assert entry is not None
     assert (entry.state, entry.attempts, entry.error) == (
-        EntryState.INVALID,
+        EntryState.REFUSED,
         0,
         "prompt: must not be empty",
     )

@@ -28,7 +28,8 @@ import attrs
 
 import runcomfy_async as rc
 from runcomfy_async import AsyncRunComfy, OutcomeState, RetryPolicy
-from runcomfy_async._journal import EntryState, Journal, JournalEntry
+from runcomfy_async._journal import Journal, JournalEntry
+from runcomfy_async._lifecycle import InputState as EntryState
 from runcomfy_async._manifest import ManifestRecord, read_manifest
 from runcomfy_async.sandbox import ModelSpec, Sandbox, StatsSnapshot, ThreadedSandbox
 
@@ -112,26 +113,21 @@ def sandbox_view(sb: Sandbox | ThreadedSandbox) -> SandboxView:
 
 # --- The audit ---------------------------------------------------------------------------------
 
-ENTRY_FOR_OUTCOME: Mapping[str, EntryState] = {
-    OutcomeState.SUCCEEDED.value: EntryState.SUCCEEDED,
-    OutcomeState.FAILED.value: EntryState.FAILED,
-    OutcomeState.CANCELLED.value: EntryState.CANCELLED,
-    OutcomeState.TIMED_OUT.value: EntryState.TIMED_OUT,
-    OutcomeState.SUBMIT_UNKNOWN.value: EntryState.OUTCOME_UNKNOWN,
-    OutcomeState.REJECTED.value: EntryState.INVALID,
-    OutcomeState.ERROR.value: EntryState.EXPIRED,
-}
+# One vocabulary: an outcome's state is the journal's state.
+ENTRY_FOR_OUTCOME: Mapping[str, EntryState] = {s.value: s for s in EntryState if s.is_final}
 # The error type each outcome state must carry.
 ERROR_FOR_STATE: Mapping[OutcomeState, type[BaseException] | None] = {
     OutcomeState.SUCCEEDED: None,
     OutcomeState.FAILED: rc.JobFailedError,
     OutcomeState.CANCELLED: rc.JobCancelledError,
     OutcomeState.TIMED_OUT: rc.WaitTimeoutError,
-    OutcomeState.SUBMIT_UNKNOWN: rc.SubmitOutcomeUnknownError,
-    OutcomeState.REJECTED: rc.RunComfyError,
-    OutcomeState.ERROR: rc.RunComfyError,
+    OutcomeState.UNKNOWN: rc.SubmitOutcomeUnknownError,
+    OutcomeState.REFUSED: rc.RunComfyError,
+    OutcomeState.EXPIRED: rc.RunComfyError,
+    OutcomeState.NOT_SENT: rc.RunComfyError,
+    OutcomeState.WITHDRAWN: rc.WaitTimeoutError,
 }
-_UNKNOWN_ATTEMPT_STATES = (EntryState.OUTCOME_UNKNOWN, EntryState.INTENT)
+_UNKNOWN_ATTEMPT_STATES = (EntryState.UNKNOWN, EntryState.INTENT)
 
 
 async def read_journal(path: Path) -> dict[int, JournalEntry]:

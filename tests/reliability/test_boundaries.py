@@ -375,7 +375,7 @@ async def test_a_request_body_over_the_cap_is_refused_before_anything_is_sent(
             async with client.map(CHAOS_MODEL, [{"prompt": "y" * 2000}]) as batch:
                 outcomes = [o async for o in batch]
         stats = sb.stats.snapshot()
-    assert outcomes[0].state is rc.OutcomeState.REJECTED
+    assert outcomes[0].state is rc.OutcomeState.REFUSED
     assert stats.requests_by_endpoint.get("submit", 0) == 0
 
 

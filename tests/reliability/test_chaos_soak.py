@@ -82,9 +82,9 @@ async def soak(tmp_path: Path, n: int, *, resubmit_unknown: bool, seed: int) -> 
     assert report.outcomes_by_state.get(rc.OutcomeState.FAILED.value, 0) > 0
     if resubmit_unknown:
         # Asked to resubmit, the batch leaves no input with an unknown outcome.
-        assert report.outcomes_by_state.get(rc.OutcomeState.SUBMIT_UNKNOWN.value, 0) == 0
+        assert report.outcomes_by_state.get(rc.OutcomeState.UNKNOWN.value, 0) == 0
     else:
-        assert report.outcomes_by_state.get(rc.OutcomeState.SUBMIT_UNKNOWN.value, 0) > 0
+        assert report.outcomes_by_state.get(rc.OutcomeState.UNKNOWN.value, 0) > 0
         assert report.inputs_billed_twice == 0
     record = report.as_json()
     record["seconds"] = round(time.monotonic() - started, 1)

@@ -138,7 +138,7 @@ async def test_smoke_killed_batch_resubmits_only_unknown_outcomes_when_asked(
     tmp_path: Path, seed: int
 ) -> None:
     report, _ = await crash_and_resume(tmp_path, seed, resubmit=True)
-    assert report.outcomes_by_state.get(rc.OutcomeState.SUBMIT_UNKNOWN.value, 0) == 0
+    assert report.outcomes_by_state.get(rc.OutcomeState.UNKNOWN.value, 0) == 0
 
 
 @pytest.mark.slow

@@ -81,4 +81,4 @@ async def test_batch_killed_at_a_protocol_point_resumes_without_loss_or_double_p
     assert not [p for p in out.iterdir() if p.name.endswith(".part")]
     if point == "before_submitted_write":
         # The job whose id never reached the journal is reported, never paid for again.
-        assert report.outcomes_by_state.get("submit_unknown", 0) >= 1
+        assert report.outcomes_by_state.get("unknown", 0) >= 1

@@ -54,7 +54,7 @@ async def test_batch_rides_out_a_restart_and_accounts_for_every_job(tmp_path: Pa
     # Only submits cut off by the restart may be left unknown; they say so in their error.
     states = report.outcomes_by_state
     assert states.get("succeeded", 0) + states.get("failed", 0) >= JOBS - 32
-    assert set(states) <= {"succeeded", "failed", "submit_unknown"}
+    assert set(states) <= {"succeeded", "failed", "unknown"}
 
 
 async def test_outage_longer_than_the_job_timeout_ends_each_input_once_and_clearly(
@@ -79,7 +79,7 @@ async def test_outage_longer_than_the_job_timeout_ends_each_input_once_and_clear
         manifest=last_manifest_records(tmp_path / "out" / "manifest.jsonl"),
         out_dir=tmp_path / "out", view=view, resubmit_allowed=False,
     )
-    gave_up = [o for o in outcomes if o.state in (rc.OutcomeState.TIMED_OUT, rc.OutcomeState.ERROR)]
+    gave_up = [o for o in outcomes if o.state in (rc.InputState.TIMED_OUT, rc.InputState.NOT_SENT)]
     assert gave_up, "the outage should outlast some jobs' timeout"
     for outcome in gave_up:
         text = str(outcome.error)

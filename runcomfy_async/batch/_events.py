@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import attrs
 
 from .._events import RetryEvent
+from .._lifecycle import InputState
 from .._wire import JobState
 
 if TYPE_CHECKING:
@@ -26,26 +27,22 @@ __all__ = [
 
 
 class Phase(str, enum.Enum):
-    """Where an input is, for the live counters."""
+    """Where an unfinished input is, for the live counters. A finished input is counted
+    under its :class:`~runcomfy_async.InputState` instead."""
 
     WAITING = "waiting"
+    """Pulled from the inputs, not yet accepted by the service."""
     QUEUED = "queued"
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    SUBMIT_UNKNOWN = "submit_unknown"
-    REJECTED = "rejected"
-    ERROR = "error"
 
 
 @attrs.define
 class BatchProgress:
     """Live counters of a batch, updated as it runs (read them; don't write them).
 
-    ``waiting`` counts inputs pulled but not yet accepted by the server; ``queued`` and
-    ``running`` what the last poll said; the rest count finished inputs by how they ended.
+    ``waiting``, ``queued`` and ``running`` count unfinished inputs (the last two by what
+    the last poll said); every other counter but ``submits``, ``polls`` and
+    ``from_journal`` counts finished inputs under their :class:`InputState` value.
     """
 
     waiting: int = 0
@@ -54,10 +51,12 @@ class BatchProgress:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    expired: int = 0
+    withdrawn: int = 0
     timed_out: int = 0
-    submit_unknown: int = 0
-    rejected: int = 0
-    error: int = 0
+    refused: int = 0
+    not_sent: int = 0
+    unknown: int = 0
     submits: int = 0
     polls: int = 0
     from_journal: int = 0
@@ -68,10 +67,9 @@ class BatchProgress:
 
     @property
     def finished(self) -> int:
-        return (self.succeeded + self.failed + self.cancelled + self.timed_out
-                + self.submit_unknown + self.rejected + self.error)
+        return sum(getattr(self, state.value) for state in _FINAL_STATES)
 
-    def move(self, old: Phase | None, new: Phase) -> None:
+    def move(self, old: Phase | InputState | None, new: Phase | InputState) -> None:
         if old is not None:
             setattr(self, old.value, getattr(self, old.value) - 1)
         setattr(self, new.value, getattr(self, new.value) + 1)
@@ -81,6 +79,9 @@ class BatchProgress:
         out["in_flight"] = self.in_flight
         out["finished"] = self.finished
         return out
+
+
+_FINAL_STATES = tuple(state for state in InputState if state.is_final)
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +124,8 @@ class CancelReport:
     """What happened to jobs still pending when the batch stopped early.
 
     Attributes:
-        cancelled: request ids cancelled while still queued (not billed).
+        cancelled: request ids cancelled while still queued (not billed; journaled as
+            ``withdrawn``, so that a resumed batch submits them again).
         not_cancelled: request ids that were running or could not be reached: they will
             finish and be billed; with a journal, resuming the batch collects them.
     """

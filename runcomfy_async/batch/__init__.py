@@ -1,6 +1,6 @@
 """Batch orchestration: ``client.map`` and what it hands back."""
 
-from ._batch import Batch
+from ._engine import Batch
 from ._events import (
     BatchEvent,
     BatchProgress,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,26 +10,15 @@ import attrs
 
 from .._errors import RunComfyError
 from .._files import StoredFile
+from .._lifecycle import InputState
 from .._wire import JobResult
 
 __all__ = ["Outcome", "OutcomeState", "Timings"]
 
 
-class OutcomeState(str, enum.Enum):
-    """How an input's job ended, as far as the batch is concerned."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    """The job ran and failed (``result.error`` holds the server's error)."""
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    """The per-job timeout or the batch deadline passed; queued jobs were cancelled."""
-    SUBMIT_UNKNOWN = "submit_unknown"
-    """The submit may or may not have created a job; it was not resubmitted."""
-    REJECTED = "rejected"
-    """The input was refused (here, or by the server with a 4xx); nothing was paid."""
-    ERROR = "error"
-    """Anything else: e.g. the job's record expired (404), or the service stayed down."""
+OutcomeState = InputState
+"""The state an :class:`Outcome` ends in: the batch's one vocabulary, :class:`InputState`
+(kept under this name too, since it is what callers compare outcomes with)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -73,7 +61,7 @@ class Outcome:
         input: the input as given (a mapping or a typed input).
         model_id: the model the job was for.
         request_id: the job's request id, once the server gave one.
-        state: how it ended.
+        state: how it ended (a final :class:`~runcomfy_async.InputState`).
         result: the final result answer, when there was one.
         error: the typed error, for every state but ``SUCCEEDED``.
         attempts: submits made for this input (more than 1 only with resubmission).
@@ -86,7 +74,7 @@ class Outcome:
     input: Mapping[str, Any] | Any = attrs.field(repr=lambda value: _short_repr(value))
     model_id: str | None
     request_id: str | None
-    state: OutcomeState
+    state: InputState
     result: JobResult | None = None
     error: RunComfyError | None = None
     attempts: int = 1
@@ -97,7 +85,7 @@ class Outcome:
     @property
     def ok(self) -> bool:
         """True when the job succeeded."""
-        return self.state is OutcomeState.SUCCEEDED
+        return self.state is InputState.SUCCEEDED
 
     @property
     def outputs(self) -> tuple[str, ...]:

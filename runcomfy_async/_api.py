@@ -1,0 +1,231 @@
+"""The typed API layer: submit, status, result and cancel, for the client and the batch.
+
+Both :class:`~runcomfy_async.AsyncRunComfy` and the batch engine call these methods; neither
+touches the transport itself. This is the one place where:
+
+- a request id is checked before it goes into a URL (an id from a caller, a journal or a
+  server answer that is not a plain path segment never reaches the wire);
+- a submit's single attempt is shielded, from recording its intent and sending its body to
+  reading and recording the answer, and nothing else is (cool-downs, backoff sleeps and the
+  wait for a connection stay cancellable);
+- a failed submit attempt is judged: not created (retry), refused, or outcome unknown (a 2xx
+  without a usable request id, a timeout or reset after sending, a 5xx). The judgement is
+  the retry policy's :func:`~.policies.submit_verdict`.
+
+A :class:`SubmitWitness` is told what happened inside the shield, so that a request id the
+service gave is kept (journaled, or cancelled remotely) even when the caller was cancelled
+while the answer was on its way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+
+from ._errors import (
+    APIError,
+    InvalidInputError,
+    MalformedResponseError,
+    SubmitOutcomeUnknownError,
+    TransportError,
+)
+from ._inputs import check_request_id
+from ._retrying import NO_HOOKS, CallHooks, Failure
+from ._shield import finish_despite_cancellation
+from ._transport import Transport, encode_body
+from ._wire import (
+    CancelAnswer,
+    Job,
+    JobResult,
+    JobStatus,
+    input_fingerprint,
+    parse_cancel,
+    parse_job,
+    parse_result,
+    parse_status,
+)
+from .policies import RetryPolicy, SubmitVerdict, submit_verdict
+
+__all__ = ["Api", "Shield", "SubmitWitness", "scope_shield", "task_shield"]
+
+T = TypeVar("T")
+Shield = Callable[[Awaitable[Any]], Awaitable[Any]]
+_INCLUDE_COST = {"include_cost": "true"}
+
+
+async def task_shield(work: Awaitable[T]) -> T:
+    """Finish ``work`` even if the caller is cancelled by anyio or by ``Task.cancel()``."""
+    return await finish_despite_cancellation(work, timeout=None)
+
+
+async def scope_shield(work: Awaitable[T]) -> T:
+    """Finish ``work`` despite anyio cancellation only (cheaper: no extra task). For code
+    that only anyio cancels, such as the workers of a batch's task group."""
+    with anyio.CancelScope(shield=True):
+        result = await work
+    return result
+
+
+class SubmitWitness:
+    """Told, inside the shield, what each submit attempt did. The default hears nothing.
+
+    Every method is awaited inside the shielded attempt, so it runs to its end even when
+    the caller is being cancelled: keep it short (a journal write, a bookkeeping step).
+    """
+
+    async def sending(self) -> None:
+        """The body is about to be sent (record the intent now)."""
+
+    async def accepted(self, job: Job) -> None:
+        """The service created the job and gave its request id."""
+
+    async def not_created(self, error: APIError | TransportError) -> None:
+        """The attempt certainly created no job (it may be tried again)."""
+
+    async def refused(self, error: APIError) -> None:
+        """The service refused the input: no job, and retrying would not help."""
+
+    async def unknown(self, error: SubmitOutcomeUnknownError) -> None:
+        """The attempt may have created a paid job that has no known request id."""
+
+
+NO_WITNESS = SubmitWitness()
+
+
+class Api:
+    """Typed API operations over one :class:`Transport`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def submit(
+        self,
+        model_id: str,
+        payload: Mapping[str, Any],
+        *,
+        witness: SubmitWitness = NO_WITNESS,
+        deadline: float | None = None,
+        hooks: CallHooks = NO_HOOKS,
+        shield: Shield = task_shield,
+    ) -> Job:
+        """Submit one job: retried only while no job can have been created.
+
+        Raises:
+            SubmitOutcomeUnknownError: the submit may have created a job.
+            APIError: the service refused it (the witness heard ``refused``).
+            TransportError, APIError: no attempt got through before the policy or the
+                deadline gave up (the witness heard ``not_created``).
+            InvalidInputError: the body is over the request cap; nothing was sent.
+        """
+        data = encode_body(payload, model_id=model_id)  # once, whatever the retries
+        path = f"/models/{model_id}"
+        url = self.transport.url_for(path)
+
+        async def attempt() -> Any:
+            try:
+                return await self.transport.attempt(
+                    "POST", url, path, None, data, model_id=model_id
+                )
+            except Failure as failure:
+                error = failure.error
+                unreadable = (
+                    isinstance(error, MalformedResponseError)
+                    and error.status is not None
+                    and 200 <= error.status < 400
+                )
+                verdict = submit_verdict(failure.kind, accepted_unreadably=unreadable)
+                if verdict is SubmitVerdict.UNKNOWN:
+                    unknown = self._unknown(model_id, payload, error)
+                    await witness.unknown(unknown)
+                    raise unknown from None
+                if verdict is SubmitVerdict.REFUSED:
+                    assert isinstance(error, APIError)
+                    await witness.refused(error)
+                    raise error from None
+                await witness.not_created(error)
+                raise
+
+        async def witnessed() -> Job:
+            await witness.sending()
+            body = await attempt()
+            try:
+                job = parse_job(body, model_id=model_id)
+                check_request_id(job.request_id)
+            except (MalformedResponseError, InvalidInputError, RecursionError) as exc:
+                # The service said yes but gave no usable request id: a paid job may exist.
+                unknown = self._unknown(model_id, payload, exc)
+                await witness.unknown(unknown)
+                raise unknown from None
+            await witness.accepted(job)
+            return job
+
+        async def one() -> Job:
+            async with self.transport.connection():
+                job: Job = await shield(witnessed())
+                return job
+
+        return await self.transport.retrier.run(
+            one, method="POST", path=path, is_submit=True, deadline=deadline, hooks=hooks,
+            model_id=model_id,
+        )
+
+    @staticmethod
+    def _unknown(
+        model_id: str, payload: Mapping[str, Any], cause: BaseException
+    ) -> SubmitOutcomeUnknownError:
+        return SubmitOutcomeUnknownError(
+            model_id=model_id, fingerprint=input_fingerprint(model_id, payload), cause=cause
+        )
+
+    async def status(
+        self, request_id: str, *, deadline: float | None = None, hooks: CallHooks = NO_HOOKS
+    ) -> JobStatus:
+        rid = check_request_id(request_id)
+        body = await self.transport.request(
+            "GET", f"/requests/{rid}/status", deadline=deadline, hooks=hooks, request_id=rid
+        )
+        return _parsed(parse_status, body, rid)
+
+    async def result(
+        self,
+        request_id: str,
+        *,
+        include_cost: bool = False,
+        deadline: float | None = None,
+        hooks: CallHooks = NO_HOOKS,
+        policy: RetryPolicy | None = None,
+    ) -> JobResult:
+        rid = check_request_id(request_id)
+        body = await self.transport.request(
+            "GET", f"/requests/{rid}/result",
+            params=_INCLUDE_COST if include_cost else None,
+            deadline=deadline, hooks=hooks, policy=policy, request_id=rid,
+        )
+        return _parsed(parse_result, body, rid)
+
+    async def cancel(
+        self,
+        request_id: str,
+        *,
+        deadline: float | None = None,
+        hooks: CallHooks = NO_HOOKS,
+        ignore_cooldown: bool = False,
+    ) -> CancelAnswer:
+        rid = check_request_id(request_id)
+        body = await self.transport.request(
+            "POST", f"/requests/{rid}/cancel", deadline=deadline, hooks=hooks,
+            ignore_cooldown=ignore_cooldown, request_id=rid,
+        )
+        return _parsed(parse_cancel, body, rid)
+
+
+def _parsed(parse: Callable[..., T], body: Any, request_id: str) -> T:
+    """``parse(body)``, with an answer too deeply nested to walk made a typed error."""
+    try:
+        return parse(body, request_id=request_id)
+    except RecursionError:
+        raise MalformedResponseError(
+            "the answer is nested too deeply to read", request_id=request_id
+        ) from None

@@ -1,0 +1,252 @@
+"""What a batch keeps beyond memory: the journal, the downloaded files and the manifest.
+
+:class:`BatchStore` is the batch engine's one door to durability. Without a journal or a
+download folder every method is a no-op, so the engine's hot path pays nothing for it.
+
+The submit protocol that makes a crash at any instant recoverable (each write is committed
+before the step after it, inside the shield that guards the submit's one attempt):
+
+1. ``intent`` just before the body is sent: a crash now leaves ``intent``, which a resumed
+   run reports as "outcome unknown" rather than paying again.
+2. The answer: ``submitted`` with the request id (a resumed run polls it, never resubmits),
+   ``refused`` or ``not_sent`` (no job: a resumed run submits), or ``unknown``.
+3. The outcome, journaled before its files are downloaded; then the files. A resumed run
+   hands the outcome back without any request, and fetches files only if missing or altered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+
+from .._constants import LOGGER_NAME, MANIFEST_NAME
+from .._downloads import Downloader, DownloadError
+from .._errors import JournalError, RunComfyError, error_json
+from .._journal import Journal, JournalEntry
+from .._lifecycle import InputState
+from .._manifest import Manifest, ManifestRecord, read_manifest
+from .._manifest import Timings as ManifestTimings
+from .._wire import JobResult, input_fingerprint
+from ._options import MapOptions
+from ._outcome import Outcome
+
+__all__ = ["BatchStore", "payload_of"]
+
+_log = logging.getLogger(LOGGER_NAME)
+
+
+class BatchStore:
+    """The journal, downloader and manifest of one batch, each optional."""
+
+    def __init__(self, options: MapOptions) -> None:
+        self.options = options
+        self.journal: Journal | None = None
+        self.downloader: Downloader | None = None
+        self.manifest: Manifest | None = None
+        self._manifest_indices: set[int] = set()
+
+    async def open(self) -> None:
+        """Open what the options ask for; on any failure, close what was opened."""
+        try:
+            await self._open()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+
+    async def _open(self) -> None:
+        if self.options.journal is not None:
+            self.journal = await Journal.open(self.options.journal)
+        if self.options.download_to is None:
+            return
+        folder = Path(self.options.download_to)
+        manifest_path = folder / MANIFEST_NAME
+        if manifest_path.exists():
+            # Read off the event loop: a manifest of a long batch has 100,000 lines.
+            records = await anyio.to_thread.run_sync(read_manifest, manifest_path)
+            self._manifest_indices = {r.index for r in records}
+            if self.journal is not None:
+                await self._check_journal_knows(records, manifest_path)
+        self.downloader = Downloader(
+            folder,
+            allowed_hosts=self.options.download_hosts,
+            allowed_origins=self.options.download_origins,
+        )
+        await self.downloader.__aenter__()
+        self.manifest = Manifest(manifest_path)
+
+    async def _check_journal_knows(
+        self, records: list[ManifestRecord], manifest_path: Path
+    ) -> None:
+        """Refuse to run when the manifest holds jobs the journal does not know.
+
+        That happens when the journal was deleted, truncated, or copied without its
+        ``-wal`` file: running on would submit (and pay for) those inputs again.
+        """
+        assert self.journal is not None
+        paid = {r.request_id for r in records if r.request_id}
+        if not paid:
+            return
+        missing = paid - await self.journal.request_ids()
+        if missing:
+            raise JournalError(
+                f"{manifest_path} records {len(missing)} job(s) that the journal "
+                f"{self.journal.path} does not know (it was deleted, emptied, or copied "
+                "without its -wal file). Running on would pay for those inputs again, so "
+                "nothing was sent. Restore the journal, or use a new output folder."
+            )
+
+    @property
+    def active(self) -> bool:
+        """True when there is anything to store (otherwise outcomes skip the finishers)."""
+        return self.journal is not None or self.downloader is not None
+
+    async def aclose(self) -> None:
+        if self.manifest is not None:
+            self.manifest.close()
+        if self.downloader is not None:
+            await self.downloader.__aexit__(None, None, None)
+        if self.journal is not None:
+            await self.journal.aclose()
+
+    # --- Reading the journal on resume -------------------------------------------------
+
+    async def page(self, start: int, size: int) -> list[JournalEntry]:
+        assert self.journal is not None
+        return await self.journal.entries(start, size)
+
+    async def max_index(self) -> int | None:
+        return await self.journal.max_index() if self.journal is not None else None
+
+    # --- The submit protocol (no-ops without a journal) ----------------------------------
+
+    async def intent(self, index: int, model_id: str, payload: Mapping[str, Any]) -> None:
+        if self.journal is not None:
+            await self.journal.record_intent(index, model_id, payload)
+
+    async def submitted(self, index: int, request_id: str, at: Any) -> None:
+        if self.journal is not None:
+            await self.journal.record_submitted(index, request_id, at=at)
+
+    async def ended(self, index: int, state: InputState, error: BaseException | None) -> None:
+        """The current attempt ended without a result (refused, not sent, unknown,
+        withdrawn, expired)."""
+        if self.journal is not None:
+            await self.journal.record_finished(index, state, error=error_json(error))
+
+    async def not_created(
+        self,
+        index: int,
+        model_id: str | None,
+        payload: Any,
+        state: InputState,
+        error: BaseException | None,
+    ) -> None:
+        """An input ended without any attempt: refused here, or never sent."""
+        if self.journal is not None:
+            await self.journal.record_not_created(
+                index, model_id or "", payload if isinstance(payload, Mapping) else {},
+                state, error_json(error),
+            )
+
+    async def job_over(
+        self, index: int, state: InputState, result: JobResult, error: RunComfyError | None
+    ) -> None:
+        """A job ended (used when a failed job is resubmitted)."""
+        if self.journal is not None:
+            await self.journal.record_finished(
+                index, state, result=result.raw, error=error_json(error),
+                finished_at=result.finished_at,
+            )
+
+    # --- Finishing an outcome ------------------------------------------------------------
+
+    async def record_outcome(self, outcome: Outcome) -> None:
+        """Journal how the input ended, before anything else is done for it."""
+        if self.journal is None or outcome.from_journal:
+            return
+        await self.journal.record_finished(
+            outcome.index,
+            outcome.state,
+            result=outcome.result.raw if outcome.result is not None else None,
+            error=error_json(outcome.error),
+            finished_at=outcome.timings.server_finished,
+            detected_at=outcome.timings.detected,
+        )
+
+    async def download(self, outcome: Outcome) -> Outcome:
+        """Fetch the outcome's missing files (cancellable: the journal already says what is
+        left to fetch, and a resumed batch fetches it)."""
+        if self.downloader is None or not outcome.ok or not outcome.outputs:
+            return outcome
+        try:
+            stored = await self.downloader.download(
+                outcome.index, _label(outcome.input), outcome.outputs, known=outcome.files
+            )
+        except DownloadError as exc:
+            _log.warning("input %d: download failed: %s", outcome.index, exc)
+            return attrs.evolve(outcome, error=exc)
+        files = tuple(stored)
+        return outcome if files == outcome.files else attrs.evolve(outcome, files=files)
+
+    async def record_files(self, before: Outcome, outcome: Outcome) -> None:
+        """Journal the files and append the outcome to the manifest."""
+        changed = outcome.files != before.files or outcome.error is not before.error
+        if self.journal is not None and outcome.files and (changed or not outcome.from_journal):
+            await self.journal.record_files(outcome.index, outcome.files)
+        if self.manifest is not None and (
+            not outcome.from_journal or changed or outcome.index not in self._manifest_indices
+        ):
+            self.manifest.append(_manifest_record(outcome))
+            self._manifest_indices.add(outcome.index)
+
+
+def check_same_input(entry: JournalEntry, model_id: str | None, payload: Any) -> None:
+    """Refuse to resume an input that is not the one the journal recorded a job for."""
+    if model_id is None or not isinstance(payload, Mapping):
+        return
+    if input_fingerprint(model_id, payload) != entry.fingerprint:
+        raise JournalError(
+            f"input {entry.index} is not the one the journal recorded a job for: the inputs "
+            "changed since the batch began. Nothing more was sent. Restore the original "
+            "inputs to resume, or start a new journal."
+        )
+
+
+def payload_of(given: Any) -> Mapping[str, Any]:
+    """The JSON object an input stands for, from any form ``map`` accepts."""
+    if isinstance(given, tuple) and len(given) == 2:
+        given = given[1]  # a (model_id, input) pair of a mixed batch
+    if isinstance(given, Mapping):
+        return given
+    to_payload = getattr(given, "to_payload", None)
+    return to_payload() if callable(to_payload) else {"value": repr(given)}
+
+
+def _label(given: Any) -> str | None:
+    """The text output files are named after: the prompt, when there is one."""
+    prompt = payload_of(given).get("prompt")
+    return prompt if isinstance(prompt, str) else None
+
+
+def _manifest_record(outcome: Outcome) -> ManifestRecord:
+    return ManifestRecord(
+        index=outcome.index,
+        model_id=outcome.model_id or "",
+        input=payload_of(outcome.input),
+        state=outcome.state.value,
+        request_id=outcome.request_id,
+        outputs=outcome.outputs,
+        files=outcome.files,
+        timings=ManifestTimings(
+            submitted_at=outcome.timings.submitted,
+            finished_at=outcome.timings.server_finished,
+            detected_at=outcome.timings.detected,
+        ),
+        error=error_json(outcome.error),
+    )
