@@ -34,6 +34,7 @@ from ._errors import (
 from ._events import RetryEvent
 from ._inputs import ModelInput
 from ._lifecycle import InputState
+from ._transport import Timeouts
 from ._version import __version__
 from ._wire import (
     CancelAnswer,
@@ -113,6 +114,7 @@ __all__ = [
     "RunComfyError",
     "ServerError",
     "SubmitOutcomeUnknownError",
+    "Timeouts",
     "Timings",
     "TransportError",
     "WaitTimeoutError",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
@@ -43,6 +42,7 @@ from ._errors import (
 )
 from ._events import RetryEvent
 from ._inputs import ModelInput, check_request_id, resolve_input
+from ._net import is_loopback
 from ._retrying import Clock, Cooldown, Retrier, Sleep
 from ._shield import finish_despite_cancellation
 from ._transport import Timeouts, Transport
@@ -77,17 +77,6 @@ def resolve_token(api_token: str | None) -> str:
     )
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> URL:
     """The API base URL: the argument, else ``RUNCOMFY_MODEL_API_BASE``, else RunComfy's.
 
@@ -108,7 +97,7 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
             "base_url must not carry credentials, a query or a fragment; "
             "the token goes in api_token or RUNCOMFY_API_TOKEN"
         )
-    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
+    if url.scheme == "http" and not is_loopback(url.host) and not allow_insecure_http:
         raise ConfigurationError(
             f"refusing plain-http base_url for non-loopback host {url.host!r}: the token would "
             "travel unencrypted. Use https, or pass allow_insecure_http=True if you know why."

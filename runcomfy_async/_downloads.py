@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import ipaddress
 import os
 import random
 import re
@@ -66,6 +65,7 @@ from ._constants import (
 )
 from ._errors import ConfigurationError, DownloadError, redact_url
 from ._files import StoredFile
+from ._net import is_loopback
 from ._version import __version__
 
 __all__ = ["DownloadError", "Downloader", "file_stem", "redact_url", "slug"]
@@ -94,7 +94,6 @@ _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 # Headers that would carry a credential; a session given to the downloader must not set them.
 _CREDENTIAL_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 _REQUEST_HEADERS: Final = {"Accept": "*/*", "Accept-Encoding": "identity"}
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _QUERY_IN_TEXT: Final = re.compile(r"(https?://[^\s'\"?#]*)[?#][^\s'\"]*")
 
 
@@ -449,7 +448,7 @@ class Downloader:
         if parsed.raw_user is not None or parsed.raw_password is not None:
             raise refuse("URLs carrying credentials are not fetched")
         host = parsed.raw_host.lower().rstrip(".")
-        if scheme == "http" and not _is_loopback(host):
+        if scheme == "http" and not is_loopback(host):
             raise refuse("plain http is only allowed to loopback hosts")
         if (scheme, host, parsed.port) in self._origins:
             return parsed
@@ -547,15 +546,6 @@ def _origin(text: str) -> tuple[str, str, int | None]:
             f"allowed_origins takes origins like 'http://127.0.0.1:8080', got {text!r}"
         )
     return url.scheme.lower(), url.raw_host.lower().rstrip("."), url.port
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _prepare_folder(folder: Path) -> str:

@@ -29,38 +29,27 @@ async def big_sandbox(job_seconds: float) -> AsyncIterator[Sandbox]:
         yield sb
 
 
-async def run_with_peak_tasks(sb: Sandbox, n: int) -> tuple[int, int, int]:
-    """Run n jobs all in flight; return (outcomes, peak pending jobs, peak tasks)."""
-    peak_pending = peak_tasks = 0
+async def peak_tasks_with_all_pending(sb: Sandbox, n: int) -> int:
+    """Submit n long jobs; once all n are pending at once, count the tasks, then leave.
+
+    No timing in it: it waits for the state (all n pending), however long this machine
+    takes to get there (bounded by the test's timeout), rather than sampling on a timer.
+    """
     async with AsyncRunComfy(
         api_token=sb.token, base_url=sb.base_url, retry=RetryPolicy(initial_delay=0.01)
     ) as client:
-        batch = client.map(LONG, prompts(n), max_in_flight=n, max_concurrent_requests=32)
-        done = 0
+        batch = client.map(LONG, prompts(n), max_in_flight=n, max_concurrent_requests=32,
+                           cancel_timeout=60)
         async with batch as outcomes:
-
-            async def watch() -> None:
-                nonlocal peak_pending, peak_tasks
-                while True:
-                    progress = outcomes.progress
-                    peak_pending = max(peak_pending, progress.queued + progress.running)
-                    peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
-                    await anyio.sleep(0.05)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch)
-                async for outcome in outcomes:
-                    assert outcome.ok
-                    done += 1
-                tg.cancel_scope.cancel()
-    return done, peak_pending, peak_tasks
+            while outcomes.progress.queued + outcomes.progress.running < n:
+                await anyio.sleep(0.01)
+            return len(asyncio.all_tasks())
 
 
 async def test_two_thousand_jobs_in_flight_use_a_bounded_number_of_tasks() -> None:
-    async with big_sandbox(job_seconds=2.0) as sb:
-        done, peak_pending, peak_tasks = await run_with_peak_tasks(sb, 2000)
-    assert done == 2000
-    assert peak_pending >= 1800, "nearly all jobs should have been pending at once"
+    async with big_sandbox(job_seconds=600.0) as sb:
+        with anyio.fail_after(90):
+            peak_tasks = await peak_tasks_with_all_pending(sb, 2000)
     # Workers (32 submit + 32 poll + scheduler) plus the sandbox's own connection handlers;
     # a task per job would be thousands.
     assert peak_tasks < 250
@@ -68,10 +57,9 @@ async def test_two_thousand_jobs_in_flight_use_a_bounded_number_of_tasks() -> No
 
 @pytest.mark.slow
 async def test_ten_thousand_jobs_in_flight() -> None:
-    async with big_sandbox(job_seconds=8.0) as sb:
-        done, peak_pending, peak_tasks = await run_with_peak_tasks(sb, 10_000)
-    assert done == 10_000
-    assert peak_pending >= 9000
+    async with big_sandbox(job_seconds=600.0) as sb:
+        with anyio.fail_after(600):
+            peak_tasks = await peak_tasks_with_all_pending(sb, 10_000)
     assert peak_tasks < 250
 
 
