@@ -35,8 +35,8 @@ from _inputs import make_inputs
 def install_kill_point(spec: str) -> None:
     """Make this process SIGKILL itself the N-th time it reaches the named point."""
     from runcomfy_async import _downloads
+    from runcomfy_async._api import Api
     from runcomfy_async._journal import Journal
-    from runcomfy_async._transport import Transport
 
     point, nth = spec.split(":")
     reached = [0]
@@ -46,15 +46,17 @@ def install_kill_point(spec: str) -> None:
         if reached[0] == int(nth):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    if point == "after_intent":
-        record_intent = Journal.record_intent
+    if point.startswith("after_record_"):
+        # After the N-th committed write of one kind: every journal state transition.
+        name = point.removeprefix("after_")
+        write = getattr(Journal, name)
 
-        async def intent_then_die(self: Journal, *args: Any, **kwargs: Any) -> Any:
-            fingerprint = await record_intent(self, *args, **kwargs)
+        async def write_then_die(self: Journal, *args: Any, **kwargs: Any) -> Any:
+            answer = await write(self, *args, **kwargs)
             hit()
-            return fingerprint
+            return answer
 
-        Journal.record_intent = intent_then_die  # type: ignore[method-assign]
+        setattr(Journal, name, write_then_die)
     elif point == "before_submitted_write":
         record_submitted = Journal.record_submitted
 
@@ -64,15 +66,14 @@ def install_kill_point(spec: str) -> None:
 
         Journal.record_submitted = die_then_record  # type: ignore[method-assign]
     elif point == "after_poll_answer":
-        request = Transport.request
+        result = Api.result
 
-        async def answer_then_die(self: Transport, method: str, path: str, **kwargs: Any) -> Any:
-            answer = await request(self, method, path, **kwargs)
-            if method == "GET" and path.endswith("/result"):
-                hit()
+        async def answer_then_die(self: Api, *args: Any, **kwargs: Any) -> Any:
+            answer = await result(self, *args, **kwargs)
+            hit()
             return answer
 
-        Transport.request = answer_then_die  # type: ignore[method-assign]
+        Api.result = answer_then_die  # type: ignore[method-assign]
     elif point == "mid_download":
         publish = _downloads._publish
 

@@ -242,8 +242,10 @@ def audit_batch(
             f"input {i}: request ids differ: outcome {o.request_id}, journal "
             f"{entry.request_id}, manifest {line.request_id}"
         )
-        assert dict(line.input) == dict(inputs[i]), f"input {i}: manifest input differs"
-        assert entry.fingerprint == rc.input_fingerprint(entry.model_id, inputs[i])
+        given = inputs[i] if isinstance(inputs[i], Mapping) else {"value": repr(inputs[i])}
+        assert dict(line.input) == dict(given), f"input {i}: manifest input differs"
+        if isinstance(inputs[i], Mapping):  # an input refused as not a mapping has none
+            assert entry.fingerprint == rc.input_fingerprint(entry.model_id, inputs[i])
 
     # 3. Every request id the journal knows is a job the sandbox created, for that input; every
     #    job the sandbox created is in the journal, unless an unknown-outcome attempt explains it.

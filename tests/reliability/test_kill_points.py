@@ -24,6 +24,7 @@ import pytest
 
 from runcomfy_async.sandbox import FaultPlan, ThreadedSandbox
 
+from ._inputs import WITH_INVALID
 from ._support import (
     STEADY_MODEL,
     audit_batch,
@@ -37,7 +38,13 @@ from ._support import (
 
 CHILD = Path(__file__).with_name("_batch_child.py")
 JOBS = 40
-POINTS = ["after_intent", "before_submitted_write", "after_poll_answer", "mid_download"]
+# Every journal state transition (each kind of committed write), the instant between a
+# submit's answer and its journal write, a poll's answer, and a half-written download.
+POINTS = [
+    "after_record_intent", "before_submitted_write", "after_record_submitted",
+    "after_record_finished", "after_record_not_created", "after_record_files",
+    "after_poll_answer", "mid_download",
+]
 SEEDS = range(3)
 
 
@@ -47,7 +54,10 @@ async def test_batch_killed_at_a_protocol_point_resumes_without_loss_or_double_p
     tmp_path: Path, point: str, seed: int
 ) -> None:
     nth = random.Random(f"{point}:{seed}").randint(1, 25)
-    inputs = make_inputs(JOBS, f"kill{seed}")
+    prefix = f"{WITH_INVALID}kill{seed}" if point == "after_record_not_created" else f"kill{seed}"
+    if point == "after_record_not_created":
+        nth = 1 + nth % 5  # 40 inputs hold 6 that are refused before sending
+    inputs = make_inputs(JOBS, prefix)
     journal, out = tmp_path / "journal.sqlite", tmp_path / "out"
     faults = FaultPlan.uniform(server_error=0.03, reset=0.01, retry_after_s=0.02)
     with ThreadedSandbox(models=models(), workers=16, time_scale=0.01, seed=seed,
@@ -55,7 +65,7 @@ async def test_batch_killed_at_a_protocol_point_resumes_without_loss_or_double_p
         with anyio.fail_after(120):
             child = await anyio.run_process(
                 [sys.executable, str(CHILD), sb.base_url, sb.cdn_base_url, str(journal),
-                 str(out), STEADY_MODEL, str(JOBS), f"kill{seed}"],
+                 str(out), STEADY_MODEL, str(JOBS), prefix],
                 env={**os.environ, "RUNCOMFY_API_TOKEN": sb.token,
                      "RUNCOMFY_TEST_KILL_AT": f"{point}:{nth}"},
                 check=False,
