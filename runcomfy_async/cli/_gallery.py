@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from .._constants import MANIFEST_NAME
 from .._manifest import ManifestRecord, read_manifest
-from ..orchestration import OutcomeState
+from ..batch import OutcomeState
 from ._defaults import GALLERY_FILE_NAME
 from ._outcomes import describe_error
 
