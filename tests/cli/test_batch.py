@@ -116,7 +116,8 @@ def test_gallery_shows_every_input_with_its_image_and_escapes_prompts(readme_bat
     assert sorted(gallery.cards) == sorted(f"input-{i}" for i in range(30))
     assert len(gallery.images) == 30
     assert all((readme_batch.out / src).is_file() for src in gallery.images)
-    assert "script" not in gallery.tags
+    assert gallery.tags.count("script") == 2  # the records as JSON, and the page's own script
+    assert SCRIPT_PROMPT not in page  # nowhere unescaped, not even in the JSON
     assert SCRIPT_PROMPT in gallery.text  # shown as text, not run
     assert "&lt;script&gt;alert(&quot;boo&quot;)&lt;/script&gt; &amp; a fox" in page
 

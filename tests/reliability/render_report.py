@@ -23,8 +23,8 @@ START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
 FAULT_ORDER = ("server_error", "rate_limit", "reset", "slow", "error_in_200",
                "accepted_then_dropped")
-STATE_ORDER = ("succeeded", "failed", "submit_unknown", "timed_out", "cancelled", "rejected",
-               "error")
+STATE_ORDER = ("succeeded", "failed", "unknown", "timed_out", "withdrawn", "cancelled",
+               "expired", "refused", "not_sent")
 
 
 def _kinds(counts: Mapping[str, int], order: tuple[str, ...]) -> str:
