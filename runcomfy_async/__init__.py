@@ -4,8 +4,23 @@ The public surface is what this module exports; everything in ``_private`` modul
 change without notice.
 """
 
-from ._client import AsyncRunComfy, resolve_base_url, resolve_token
-from ._errors import (
+from ._version import __version__
+from .batch import (
+    Batch,
+    BatchEvent,
+    BatchProgress,
+    CancelReport,
+    JobCompleted,
+    JobStateChanged,
+    JobSubmitted,
+    MapOptions,
+    Outcome,
+    OutcomeState,
+    RateChanged,
+    Timings,
+)
+from .client._client import AsyncRunComfy, resolve_base_url, resolve_token
+from .core._errors import (
     APIError,
     AuthenticationError,
     BatchAbortedError,
@@ -31,12 +46,10 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ._events import RetryEvent
-from ._inputs import ModelInput
-from ._lifecycle import InputState
-from ._transport import Timeouts
-from ._version import __version__
-from ._wire import (
+from .core._events import RetryEvent
+from .core._inputs import ModelInput
+from .core._lifecycle import InputState
+from .core._wire import (
     CancelAnswer,
     CancelOutcome,
     Job,
@@ -46,20 +59,7 @@ from ._wire import (
     ModelInfo,
     input_fingerprint,
 )
-from .batch import (
-    Batch,
-    BatchEvent,
-    BatchProgress,
-    CancelReport,
-    JobCompleted,
-    JobStateChanged,
-    JobSubmitted,
-    MapOptions,
-    Outcome,
-    OutcomeState,
-    RateChanged,
-    Timings,
-)
+from .http._transport import Timeouts
 from .policies import PollSchedule, RetryPolicy
 from .policies.adaptive_poll import AdaptivePoll, BackoffPoll, FixedIntervalPoll, PollPlanner
 

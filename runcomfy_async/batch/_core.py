@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._api import Api
-from .._errors import RunComfyError
-from .._events import call_hook
-from .._lifecycle import InputState
-from .._retrying import CallHooks, RateLimitSignal
-from .._wire import JobResult
+from ..api._api import Api
+from ..core._errors import RunComfyError
+from ..core._events import call_hook
+from ..core._lifecycle import InputState
+from ..core._wire import JobResult
+from ..http._retrying import CallHooks, RateLimitSignal
 from ..policies.adaptive_poll import AdaptivePoll, PollPlanner
 from ..policies.rate import AdaptiveRate, TokenBucket
 from ._events import BatchProgress, JobCompleted, Phase, RateChanged

@@ -40,11 +40,11 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from .._constants import BATCH_CANCEL_CONCURRENCY, BATCH_FINISHERS, LOGGER_NAME
-from .._errors import BatchAbortedError, InputProblem, InvalidInputError
-from .._events import call_hook
-from .._inputs import ModelInput, check_model_id, resolve_input
-from .._lifecycle import InputState
-from .._wire import JobState
+from ..core._errors import BatchAbortedError, InputProblem, InvalidInputError
+from ..core._events import call_hook
+from ..core._inputs import ModelInput, check_model_id, resolve_input
+from ..core._lifecycle import InputState
+from ..core._wire import JobState
 from ._core import BatchCore, receive
 from ._events import BatchProgress, CancelReport, Phase
 from ._item import Item
@@ -55,7 +55,7 @@ from ._resume import JournalReader, Resumer
 from ._submitter import Submitter
 
 if TYPE_CHECKING:
-    from .._client import AsyncRunComfy
+    from ..client._client import AsyncRunComfy
 
 __all__ = ["Batch"]
 

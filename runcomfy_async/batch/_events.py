@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import attrs
 
-from .._events import RetryEvent
-from .._lifecycle import InputState
-from .._wire import JobState
+from ..core._events import RetryEvent
+from ..core._lifecycle import InputState
+from ..core._wire import JobState
 
 if TYPE_CHECKING:
     from ._outcome import Outcome

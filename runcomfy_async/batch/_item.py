@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from .._errors import InvalidInputError
-from .._journal import JournalEntry
-from .._wire import JobState
+from ..core._errors import InvalidInputError
+from ..core._wire import JobState
+from ..store._journal import JournalEntry
 from ._events import Phase
 from ._outcome import Outcome
 

@@ -16,7 +16,7 @@ from .._constants import (
     SUBMIT_BURST,
     WAIT_TIMEOUT_S,
 )
-from .._errors import ConfigurationError
+from ..core._errors import ConfigurationError
 from ..policies.adaptive_poll import PollPlanner
 from ._events import BatchEvent
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 
-from .._errors import RunComfyError
-from .._files import StoredFile
-from .._lifecycle import InputState
-from .._wire import JobResult
+from ..core._errors import RunComfyError
+from ..core._files import StoredFile
+from ..core._lifecycle import InputState
+from ..core._wire import JobResult
 
 __all__ = ["Outcome", "OutcomeState", "Timings"]
 

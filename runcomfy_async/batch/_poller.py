@@ -22,7 +22,7 @@ from .._constants import (
     CANCEL_ON_EXIT_TIMEOUT_S,
     LOGGER_NAME,
 )
-from .._errors import (
+from ..core._errors import (
     JobCancelledError,
     JobFailedError,
     MalformedResponseError,
@@ -33,9 +33,9 @@ from .._errors import (
     TransportError,
     WaitTimeoutError,
 )
-from .._events import call_hook
-from .._lifecycle import InputState
-from .._wire import JobResult, JobState
+from ..core._events import call_hook
+from ..core._lifecycle import InputState
+from ..core._wire import JobResult, JobState
 from ..policies import RetryPolicy
 from ._core import BatchCore, receive, send
 from ._events import JobStateChanged, Phase

@@ -21,10 +21,10 @@ import logging
 import anyio
 
 from .._constants import LOGGER_NAME, RESUME_PAGE_SIZE
-from .._errors import JobFailedError, RunComfyError, SubmitOutcomeUnknownError
-from .._journal import JournalEntry
-from .._lifecycle import RULES, InputState, ResumeAction, resume_action
-from .._wire import JobResult, parse_result
+from ..core._errors import JobFailedError, RunComfyError, SubmitOutcomeUnknownError
+from ..core._lifecycle import RULES, InputState, ResumeAction, resume_action
+from ..core._wire import JobResult, parse_result
+from ..store._journal import JournalEntry
 from ._core import BatchCore
 from ._item import Item
 from ._outcome import Timings

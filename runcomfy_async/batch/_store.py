@@ -25,13 +25,13 @@ import anyio
 import attrs
 
 from .._constants import LOGGER_NAME, MANIFEST_NAME
-from .._downloads import Downloader, DownloadError
-from .._errors import JournalError, RunComfyError, error_json
-from .._journal import Journal, JournalEntry
-from .._lifecycle import InputState
-from .._manifest import Manifest, ManifestRecord, read_manifest
-from .._manifest import Timings as ManifestTimings
-from .._wire import JobResult, input_fingerprint
+from ..core._errors import JournalError, RunComfyError, error_json
+from ..core._lifecycle import InputState
+from ..core._wire import JobResult, input_fingerprint
+from ..store._downloads import Downloader, DownloadError
+from ..store._journal import Journal, JournalEntry
+from ..store._manifest import Manifest, ManifestRecord, read_manifest
+from ..store._manifest import Timings as ManifestTimings
 from ._options import MapOptions
 from ._outcome import Outcome
 

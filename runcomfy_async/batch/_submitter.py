@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from .._api import SubmitWitness, scope_shield
 from .._constants import BATCH_RETRY_FIRST_S, BATCH_RETRY_MAX_S, INLINE_FIRST_POLL_S, LOGGER_NAME
-from .._errors import (
+from ..api._api import SubmitWitness, scope_shield
+from ..core._errors import (
     APIError,
     AuthenticationError,
     InsufficientBalanceError,
@@ -31,9 +31,9 @@ from .._errors import (
     SubmitOutcomeUnknownError,
     TransportError,
 )
-from .._events import call_hook
-from .._lifecycle import InputState
-from .._wire import Job
+from ..core._events import call_hook
+from ..core._lifecycle import InputState
+from ..core._wire import Job
 from ._core import BatchCore
 from ._events import JobSubmitted
 from ._item import Item

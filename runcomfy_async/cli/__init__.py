@@ -19,7 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from .._errors import RunComfyError
+from ..core._errors import RunComfyError
 from ._connection import ServiceOptions
 from ._console import configure_logging, make_streams
 from ._context import Context

@@ -29,11 +29,11 @@ from typing import Any
 
 import anyio
 
-from .._client import AsyncRunComfy
 from .._constants import MANIFEST_NAME
-from .._errors import InvalidRequestError, NotFoundError
-from .._journal import Journal
 from ..batch import Batch, MapOptions, Outcome, OutcomeState
+from ..client._client import AsyncRunComfy
+from ..core._errors import InvalidRequestError, NotFoundError
+from ..store._journal import Journal
 from ._connection import connect
 from ._context import Context
 from ._defaults import JOURNAL_FILE_NAME, PROBLEMS_SHOWN, REQUEST_IDS_SHOWN

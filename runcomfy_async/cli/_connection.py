@@ -17,9 +17,9 @@ from pathlib import Path
 import anyio
 import attrs
 
-from .._client import AsyncRunComfy, resolve_token
 from .._constants import TOKEN_ENVS
-from .._errors import ConfigurationError
+from ..client._client import AsyncRunComfy, resolve_token
+from ..core._errors import ConfigurationError
 from ..policies import RetryPolicy
 from ._exit_codes import NO_INPUT, NO_PERMISSION, UNAVAILABLE, USAGE, CommandError
 

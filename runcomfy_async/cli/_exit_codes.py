@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._downloads import DownloadError
-from .._errors import (
+from ..core._errors import (
     AuthenticationError,
     ConfigurationError,
     InsufficientBalanceError,
@@ -26,7 +25,8 @@ from .._errors import (
     SubmitOutcomeUnknownError,
     TransportError,
 )
-from .._journal import JournalError
+from ..store._downloads import DownloadError
+from ..store._journal import JournalError
 
 __all__ = [
     "DATA_ERROR",

@@ -13,10 +13,10 @@ from typing import Any
 
 import attrs
 
-from .._catalog import ModelCatalog
-from .._errors import APIError, InvalidInputError, InvalidRequestError, NotFoundError
-from .._inputs import check_model_id
-from .._schema_check import bundled_schema, validate_payload
+from ..api._catalog import ModelCatalog
+from ..api._schema_check import bundled_schema, validate_payload
+from ..core._errors import APIError, InvalidInputError, InvalidRequestError, NotFoundError
+from ..core._inputs import check_model_id
 from ._input_files import InputLine, type_cells
 
 __all__ = ["BatchInput", "CheckedInputs", "LineProblem", "ModelSchemas", "check_inputs"]

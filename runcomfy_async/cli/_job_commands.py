@@ -18,11 +18,11 @@ from typing import Any
 
 import anyio
 
-from .._client import AsyncRunComfy
-from .._downloads import Downloader, DownloadError
-from .._files import StoredFile
-from .._schema_check import bundled_schema, validate_payload
-from .._wire import Job, JobResult, JobState
+from ..api._schema_check import bundled_schema, validate_payload
+from ..client._client import AsyncRunComfy
+from ..core._files import StoredFile
+from ..core._wire import Job, JobResult, JobState
+from ..store._downloads import Downloader, DownloadError
 from ._connection import Connection, connect
 from ._context import Context
 from ._exit_codes import DATA_ERROR, JOBS_FAILED, NO_INPUT, SUCCESS, USAGE, CommandError

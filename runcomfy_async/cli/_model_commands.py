@@ -12,8 +12,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .._schema_check import describe_schema
-from .._wire import ModelInfo
+from ..api._schema_check import describe_schema
+from ..core._wire import ModelInfo
 from ._connection import connect
 from ._context import Context
 from ._defaults import SCHEMA_DEFAULT_CHARS

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._errors import error_json, quote_body
 from ..batch import Outcome
+from ..core._errors import error_json, quote_body
 from ._defaults import ERROR_TEXT_CHARS
 
 __all__ = ["describe_error", "outcome_json"]

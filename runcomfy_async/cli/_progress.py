@@ -20,9 +20,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .._errors import error_json
-from .._events import RetryEvent
 from ..batch import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
+from ..core._errors import error_json
+from ..core._events import RetryEvent
 from ._console import Streams
 from ._defaults import LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
 from ._outcomes import describe_error

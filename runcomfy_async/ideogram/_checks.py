@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 import attrs
 from attrs import AttrsInstance
 
-from runcomfy_async._errors import InputProblem, InvalidInputError
-from runcomfy_async._images import abbreviated
-from runcomfy_async._schema_check import MISSING, join_path
+from runcomfy_async.api._schema_check import MISSING, join_path
+from runcomfy_async.core._errors import InputProblem, InvalidInputError
+from runcomfy_async.media._images import abbreviated
 
 from ._limits import SEED_MAX, SEED_MIN
 

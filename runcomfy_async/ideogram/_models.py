@@ -29,8 +29,10 @@ import attrs
 from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from runcomfy_async._errors import InputProblem, InvalidInputError
-from runcomfy_async._images import (
+from runcomfy_async.api._schema_check import MISSING
+from runcomfy_async.core._errors import InputProblem, InvalidInputError
+from runcomfy_async.core._wire import converter
+from runcomfy_async.media._images import (
     ImageLike,
     InputImage,
     abbreviated,
@@ -38,8 +40,6 @@ from runcomfy_async._images import (
     mask_problems,
     request_size_problem,
 )
-from runcomfy_async._schema_check import MISSING
-from runcomfy_async._wire import converter
 
 from ._checks import (
     Refused,

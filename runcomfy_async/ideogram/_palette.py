@@ -16,10 +16,10 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from runcomfy_async._errors import InputProblem, InvalidInputError
-from runcomfy_async._images import abbreviated
-from runcomfy_async._schema_check import MISSING
-from runcomfy_async._wire import converter
+from runcomfy_async.api._schema_check import MISSING
+from runcomfy_async.core._errors import InputProblem, InvalidInputError
+from runcomfy_async.core._wire import converter
+from runcomfy_async.media._images import abbreviated
 
 from ._checks import (
     Refused,

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Final, TypeAlias
 
-from runcomfy_async._schema_check import bundled_schema
+from runcomfy_async.api._schema_check import bundled_schema
 
 from ._checks import Refused, refuse
 from ._limits import NEARBY_RESOLUTIONS_SHOWN

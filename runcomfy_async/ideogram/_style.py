@@ -17,9 +17,9 @@ from typing import Any, Final
 
 import attrs
 
-from runcomfy_async._errors import InputProblem, InvalidInputError
-from runcomfy_async._images import abbreviated
-from runcomfy_async._wire import converter
+from runcomfy_async.core._errors import InputProblem, InvalidInputError
+from runcomfy_async.core._wire import converter
+from runcomfy_async.media._images import abbreviated
 
 from ._checks import Refused, check_extra, field_problems, is_valid, raise_problems, refuse
 from ._limits import STYLE_CODE_DIGITS

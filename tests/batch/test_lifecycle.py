@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runcomfy_async._lifecycle import RULES, InputState, ResumeAction, resume_action
+from runcomfy_async.core._lifecycle import RULES, InputState, ResumeAction, resume_action
 
 EXPECTED = {
     InputState.INTENT: ResumeAction.REPORT_UNKNOWN,

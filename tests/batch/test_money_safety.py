@@ -18,8 +18,8 @@ import pytest
 
 import runcomfy_async as rc
 from runcomfy_async import InputState
-from runcomfy_async._journal import Journal, JournalError
 from runcomfy_async.sandbox import EndpointFaults, FaultPlan, Sandbox
+from runcomfy_async.store._journal import Journal, JournalError
 
 from .conftest import FAST, SLOW, CountingInputs, make_client, prompts
 

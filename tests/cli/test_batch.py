@@ -11,9 +11,9 @@ import attrs
 import pytest
 from PIL import Image
 
-from runcomfy_async._manifest import read_manifest
 from runcomfy_async.cli._exit_codes import DATA_ERROR, JOBS_FAILED, SUCCESS, USAGE
 from runcomfy_async.sandbox import ThreadedSandbox
+from runcomfy_async.store._manifest import read_manifest
 
 from .conftest import FAST, FLAKY, V3, against, cdn, cli, write_prompts
 

@@ -16,15 +16,15 @@ import pytest
 from rich.console import Console
 
 from runcomfy_async import JobFailedError
-from runcomfy_async._files import StoredFile
-from runcomfy_async._manifest import ManifestRecord
-from runcomfy_async._wire import JobResult, JobState
 from runcomfy_async.batch import JobCompleted, Outcome, OutcomeState
 from runcomfy_async.cli._console import Streams
 from runcomfy_async.cli._exit_codes import JOBS_FAILED
 from runcomfy_async.cli._gallery import latest_records, render_gallery
 from runcomfy_async.cli._progress import LineDisplay, format_duration
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.core._wire import JobResult, JobState
 from runcomfy_async.sandbox import ThreadedSandbox
+from runcomfy_async.store._manifest import ManifestRecord
 
 from .conftest import CLI, FLAKY, against, cdn, write_prompts
 

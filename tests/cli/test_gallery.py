@@ -22,8 +22,6 @@ import attrs
 import pytest
 from PIL import Image
 
-from runcomfy_async._files import StoredFile
-from runcomfy_async._manifest import Manifest, ManifestRecord, Timings
 from runcomfy_async.cli.gallery import (
     PAGE_SIZE,
     build_gallery,
@@ -32,6 +30,8 @@ from runcomfy_async.cli.gallery import (
     thumbnail_path,
     write_gallery,
 )
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.store._manifest import Manifest, ManifestRecord, Timings
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 NOW = datetime(2030, 1, 2, 4, 0, 0, tzinfo=timezone.utc)

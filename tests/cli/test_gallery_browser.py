@@ -25,9 +25,9 @@ import attrs
 import pytest
 from PIL import Image, ImageDraw
 
-from runcomfy_async._files import StoredFile
-from runcomfy_async._manifest import Manifest, ManifestRecord, Timings
 from runcomfy_async.cli.gallery import PAGE_SIZE, build_gallery, write_gallery
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.store._manifest import Manifest, ManifestRecord, Timings
 
 from ._browser import Browser, Page, find_chromium
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runcomfy_async._catalog import ModelCatalog
+from runcomfy_async.api._catalog import ModelCatalog
 from runcomfy_async.cli._exit_codes import DATA_ERROR, NO_INPUT, USAGE, CommandError
 from runcomfy_async.cli._input_check import ModelSchemas, check_inputs
 from runcomfy_async.cli._input_files import (

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from runcomfy_async._manifest import read_manifest
 from runcomfy_async.cli._exit_codes import INTERRUPTED
 from runcomfy_async.sandbox import EndpointFaults, FaultPlan, ThreadedSandbox
+from runcomfy_async.store._manifest import read_manifest
 
 from .conftest import CLI, V3, against, cdn, write_prompts
 

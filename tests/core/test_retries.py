@@ -277,7 +277,7 @@ async def test_submit_to_a_refused_connection_is_retried_then_fails_clearly(
 async def test_oversized_body_is_refused_before_sending(
     http: aioresponses, client: AsyncRunComfy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("runcomfy_async._transport.MAX_REQUEST_BYTES", 100)
+    monkeypatch.setattr("runcomfy_async.http._transport.MAX_REQUEST_BYTES", 100)
     with pytest.raises(rc.InvalidInputError, match="at most 100 bytes"):
         await client.submit(MODEL, {"prompt": "x" * 200})
     assert post_count(http, SUBMIT_URL) == 0

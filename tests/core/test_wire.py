@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 import runcomfy_async as rc
-from runcomfy_async._wire import (
+from runcomfy_async.core._wire import (
     collect_output_urls,
     parse_cancel,
     parse_job,

@@ -22,8 +22,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 
 from runcomfy_async import ConfigurationError, RunComfyError
-from runcomfy_async._downloads import Downloader, DownloadError, file_stem, slug
-from runcomfy_async._files import StoredFile
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.store._downloads import Downloader, DownloadError, file_stem, slug
 
 PNG = bytes.fromhex("89504e470d0a1a0a") + b"not really a picture, but PNG-typed" * 8
 JPEG = bytes.fromhex("ffd8ffe0") + b"jpeg-ish bytes" * 8

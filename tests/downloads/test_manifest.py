@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runcomfy_async._files import StoredFile
-from runcomfy_async._manifest import Manifest, ManifestRecord, Timings, read_manifest
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.store._manifest import Manifest, ManifestRecord, Timings, read_manifest
 
 MODEL = "ideogram/ideogram-v3/text-to-image"
 

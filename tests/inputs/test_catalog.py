@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from runcomfy_async import InvalidInputError, MalformedResponseError
-from runcomfy_async._catalog import CATALOG_PAGE_SIZE, ModelCatalog
+from runcomfy_async.api._catalog import CATALOG_PAGE_SIZE, ModelCatalog
 
 
 def entry(model_id: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from runcomfy_async import InvalidInputError
-from runcomfy_async._schema_check import bundled_schema
-from runcomfy_async._wire import converter
+from runcomfy_async.api._schema_check import bundled_schema
+from runcomfy_async.core._wire import converter
 
 from ._strategies import INPUT_CLASSES, broken_arguments, valid_arguments
 

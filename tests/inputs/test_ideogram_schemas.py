@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from runcomfy_async import ideogram
-from runcomfy_async._inputs import ModelInput
+from runcomfy_async.core._inputs import ModelInput
 from runcomfy_async.ideogram import V2Generate, V3Edit, V3Reframe, V3TextToImage
 from runcomfy_async.ideogram._vocabulary import (
     AspectRatioV2,

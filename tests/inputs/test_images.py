@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from runcomfy_async import InvalidInputError, _images
-from runcomfy_async._images import (
+from runcomfy_async import InvalidInputError
+from runcomfy_async.ideogram import V3Edit, V3Reframe
+from runcomfy_async.media import _images
+from runcomfy_async.media._images import (
     InputImage,
     as_input_image,
     image_dimensions,
@@ -22,7 +24,6 @@ from runcomfy_async._images import (
     sniff_image_type,
     webp_dimensions,
 )
-from runcomfy_async.ideogram import V3Edit, V3Reframe
 
 from ._pictures import encode, half_mask, noise, picture_bytes, solid
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from runcomfy_async import InvalidInputError, MalformedResponseError
-from runcomfy_async._inputs import ModelInput
-from runcomfy_async._schema_check import (
+from runcomfy_async.api._schema_check import (
     MISSING,
     _compiled,
     bundled_schema,
     describe_schema,
     validate_payload,
 )
+from runcomfy_async.core._inputs import ModelInput
 from runcomfy_async.ideogram import V2Generate, V3Edit, V3Reframe, V3TextToImage
 
 from ._pictures import picture_bytes

@@ -13,14 +13,14 @@ import anyio
 import pytest
 
 from runcomfy_async import JobState, RunComfyError
-from runcomfy_async._files import StoredFile
-from runcomfy_async._journal import (
+from runcomfy_async.core._files import StoredFile
+from runcomfy_async.core._lifecycle import InputState as EntryState
+from runcomfy_async.core._wire import canonical_json, input_fingerprint
+from runcomfy_async.store._journal import (
     JOURNAL_SCHEMA_VERSION,
     Journal,
     JournalError,
 )
-from runcomfy_async._lifecycle import InputState as EntryState
-from runcomfy_async._wire import canonical_json, input_fingerprint
 
 MODEL = "ideogram/ideogram-v3/text-to-image"
 CRASH_WRITER = Path(__file__).with_name("_crash_writer.py")

@@ -34,9 +34,9 @@ from _inputs import make_inputs
 
 def install_kill_point(spec: str) -> None:
     """Make this process SIGKILL itself the N-th time it reaches the named point."""
-    from runcomfy_async import _downloads
-    from runcomfy_async._api import Api
-    from runcomfy_async._journal import Journal
+    from runcomfy_async.api._api import Api
+    from runcomfy_async.store import _downloads
+    from runcomfy_async.store._journal import Journal
 
     point, nth = spec.split(":")
     reached = [0]

@@ -28,10 +28,10 @@ import attrs
 
 import runcomfy_async as rc
 from runcomfy_async import AsyncRunComfy, OutcomeState, RetryPolicy
-from runcomfy_async._journal import Journal, JournalEntry
-from runcomfy_async._lifecycle import InputState as EntryState
-from runcomfy_async._manifest import ManifestRecord, read_manifest
+from runcomfy_async.core._lifecycle import InputState as EntryState
 from runcomfy_async.sandbox import ModelSpec, Sandbox, StatsSnapshot, ThreadedSandbox
+from runcomfy_async.store._journal import Journal, JournalEntry
+from runcomfy_async.store._manifest import ManifestRecord, read_manifest
 
 from ._inputs import make_inputs as make_inputs  # re-exported for the tests
 

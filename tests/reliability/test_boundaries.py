@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runcomfy_async as rc
-import runcomfy_async._transport as transport_module
-from runcomfy_async._downloads import Downloader
-from runcomfy_async._files import StoredFile
+import runcomfy_async.http._transport as transport_module
+from runcomfy_async.core._files import StoredFile
 from runcomfy_async.sandbox import CdnFaults, Sandbox
+from runcomfy_async.store._downloads import Downloader
 
 from ._support import CHAOS_MODEL, make_client, make_inputs, models, sandbox_view
 

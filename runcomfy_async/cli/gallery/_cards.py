@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import attrs
 
-from ..._files import StoredFile
-from ..._manifest import ManifestRecord
+from ...core._files import StoredFile
+from ...store._manifest import ManifestRecord
 from .._outcomes import describe_error
 
 __all__ = [

@@ -35,7 +35,7 @@ from typing import Final
 from urllib.parse import quote
 
 from ..._constants import MANIFEST_NAME
-from ..._manifest import ManifestRecord, read_manifest
+from ...store._manifest import ManifestRecord, read_manifest
 from .._defaults import GALLERY_FILE_NAME
 from ._cards import (
     Card,

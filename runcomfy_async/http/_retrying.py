@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from ._constants import COOLDOWN_DEFAULT_S, LOGGER_NAME
-from ._errors import APIError, RateLimitedError, RequestTimeoutError, TransportError
-from ._events import RetryEvent, call_hook
-from .policies import Attempt, FailureKind, RetryPolicy
+from .._constants import COOLDOWN_DEFAULT_S, LOGGER_NAME
+from ..core._errors import APIError, RateLimitedError, RequestTimeoutError, TransportError
+from ..core._events import RetryEvent, call_hook
+from ..policies import Attempt, FailureKind, RetryPolicy
 
 __all__ = ["CallHooks", "Cooldown", "Failure", "RateLimitSignal", "Retrier"]
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._constants import LOGGER_NAME
+from .._constants import LOGGER_NAME
 
 __all__ = ["RetryEvent", "call_hook"]
 

@@ -16,10 +16,10 @@ from typing import Any, TypeAlias
 
 import anyio
 
-from ._constants import CATALOG_PAGE_SIZE
-from ._errors import InputProblem, InvalidInputError, MalformedResponseError, quote_body
-from ._inputs import check_model_id
-from ._wire import ModelInfo, canonical_json, parse_model_info
+from .._constants import CATALOG_PAGE_SIZE
+from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError, quote_body
+from ..core._inputs import check_model_id
+from ..core._wire import ModelInfo, canonical_json, parse_model_info
 
 __all__ = ["GetJson", "ModelCatalog"]
 

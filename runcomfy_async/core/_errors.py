@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
-from ._constants import ERROR_BODY_QUOTE_CHARS
+from .._constants import ERROR_BODY_QUOTE_CHARS
 
 if TYPE_CHECKING:
     from ._wire import JobResult, JobState

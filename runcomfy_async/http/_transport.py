@@ -31,7 +31,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._constants import (
+from .._constants import (
     CONNECT_TIMEOUT_S,
     KEEPALIVE_TIMEOUT_S,
     LOGGER_NAME,
@@ -40,7 +40,8 @@ from ._constants import (
     READ_TIMEOUT_S,
     TOTAL_TIMEOUT_S,
 )
-from ._errors import (
+from .._version import __version__
+from ..core._errors import (
     APIError,
     ConfigurationError,
     ConnectionFailedError,
@@ -52,9 +53,8 @@ from ._errors import (
     error_for_response,
     quote_body,
 )
+from ..policies import FailureKind, RetryPolicy, parse_retry_after
 from ._retrying import NO_HOOKS, CallHooks, Failure, Retrier
-from ._version import __version__
-from .policies import FailureKind, RetryPolicy, parse_retry_after
 
 __all__ = ["Timeouts", "Transport", "encode_body"]
 

@@ -24,18 +24,15 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ._errors import (
+from ..core._errors import (
     APIError,
     InvalidInputError,
     MalformedResponseError,
     SubmitOutcomeUnknownError,
     TransportError,
 )
-from ._inputs import check_request_id
-from ._retrying import NO_HOOKS, CallHooks, Failure
-from ._shield import finish_despite_cancellation
-from ._transport import Transport, encode_body
-from ._wire import (
+from ..core._inputs import check_request_id
+from ..core._wire import (
     CancelAnswer,
     Job,
     JobResult,
@@ -46,7 +43,10 @@ from ._wire import (
     parse_result,
     parse_status,
 )
-from .policies import RetryPolicy, SubmitVerdict, submit_verdict
+from ..http._retrying import NO_HOOKS, CallHooks, Failure
+from ..http._shield import finish_despite_cancellation
+from ..http._transport import Transport, encode_body
+from ..policies import RetryPolicy, SubmitVerdict, submit_verdict
 
 __all__ = ["Api", "Shield", "SubmitWitness", "scope_shield", "task_shield"]
 

@@ -66,12 +66,12 @@ import anyio
 import attrs
 from typing_extensions import Self
 
-from ._constants import JOURNAL_BUSY_TIMEOUT_MS, JOURNAL_MAX_BATCH_OPS
-from ._errors import JournalError
-from ._files import StoredFile
-from ._lifecycle import InputState
-from ._version import __version__
-from ._wire import JobState, canonical_json, converter, input_fingerprint
+from .._constants import JOURNAL_BUSY_TIMEOUT_MS, JOURNAL_MAX_BATCH_OPS
+from .._version import __version__
+from ..core._errors import JournalError
+from ..core._files import StoredFile
+from ..core._lifecycle import InputState
+from ..core._wire import JobState, canonical_json, converter, input_fingerprint
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "PastAttempt"]
 

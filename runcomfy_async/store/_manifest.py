@@ -28,8 +28,8 @@ import attrs
 import cattrs
 from typing_extensions import Self
 
-from ._files import StoredFile
-from ._wire import converter
+from ..core._files import StoredFile
+from ..core._wire import converter
 
 __all__ = ["Manifest", "ManifestRecord", "Timings", "read_manifest"]
 

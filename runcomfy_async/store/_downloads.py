@@ -50,7 +50,7 @@ import anyio
 from typing_extensions import Self
 from yarl import URL
 
-from ._constants import (
+from .._constants import (
     CONNECT_TIMEOUT_S,
     DOWNLOAD_ALLOWED_HOST_SUFFIXES,
     DOWNLOAD_CHUNK_BYTES,
@@ -63,10 +63,10 @@ from ._constants import (
     RETRY_INITIAL_DELAY_S,
     RETRY_MAX_DELAY_S,
 )
-from ._errors import ConfigurationError, DownloadError, redact_url
-from ._files import StoredFile
-from ._net import is_loopback
-from ._version import __version__
+from .._version import __version__
+from ..core._errors import ConfigurationError, DownloadError, redact_url
+from ..core._files import StoredFile
+from ..core._net import is_loopback
 
 __all__ = ["DownloadError", "Downloader", "file_stem", "redact_url", "slug"]
 

@@ -29,10 +29,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
-from ._constants import VALIDATOR_CACHE_SIZE
-from ._errors import InputProblem, InvalidInputError, MalformedResponseError
-from ._images import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
-from ._wire import canonical_json
+from .._constants import VALIDATOR_CACHE_SIZE
+from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError
+from ..core._wire import canonical_json
+from ..media._images import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
 
 if TYPE_CHECKING:
     import jsonschema

@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._constants import MAX_INPUT_IMAGE_BYTES, MAX_REQUEST_BYTES
-from ._errors import InputProblem, InvalidInputError
-from ._wire import converter
+from .._constants import MAX_INPUT_IMAGE_BYTES, MAX_REQUEST_BYTES
+from ..core._errors import InputProblem, InvalidInputError
+from ..core._wire import converter
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PillowImage

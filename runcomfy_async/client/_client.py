@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 import anyio
 from yarl import URL
 
-from ._api import Api, SubmitWitness
-from ._constants import (
+from .._constants import (
     BASE_URL_ENV,
     CANCEL_ON_EXIT_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -28,7 +27,8 @@ from ._constants import (
     WAIT_LAST_LOOK_S,
     WAIT_TIMEOUT_S,
 )
-from ._errors import (
+from ..api._api import Api, SubmitWitness
+from ..core._errors import (
     ConfigurationError,
     JobCancelledError,
     JobFailedError,
@@ -40,18 +40,18 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ._events import RetryEvent
-from ._inputs import ModelInput, check_request_id, resolve_input
-from ._net import is_loopback
-from ._retrying import Clock, Cooldown, Retrier, Sleep
-from ._shield import finish_despite_cancellation
-from ._transport import Timeouts, Transport
-from ._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
-from .policies import PollSchedule, RetryPolicy
+from ..core._events import RetryEvent
+from ..core._inputs import ModelInput, check_request_id, resolve_input
+from ..core._net import is_loopback
+from ..core._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
+from ..http._retrying import Clock, Cooldown, Retrier, Sleep
+from ..http._shield import finish_despite_cancellation
+from ..http._transport import Timeouts, Transport
+from ..policies import PollSchedule, RetryPolicy
 
 if TYPE_CHECKING:
-    from ._catalog import ModelCatalog
-    from .batch import Batch, MapOptions
+    from ..api._catalog import ModelCatalog
+    from ..batch import Batch, MapOptions
 
 __all__ = ["AsyncRunComfy", "resolve_base_url", "resolve_token"]
 
@@ -200,7 +200,7 @@ class AsyncRunComfy:
     def models(self) -> ModelCatalog:
         """The model catalog (``GET /models``), cached for the life of this client."""
         if self._models is None:
-            from ._catalog import ModelCatalog
+            from ..api._catalog import ModelCatalog
 
             self._models = ModelCatalog(self._get_json)
         return self._models
@@ -260,7 +260,7 @@ class AsyncRunComfy:
             InvalidInputError: listing every problem (field path, value, what is allowed).
         """
         # Imported here: jsonschema costs a noticeable import time nobody else needs.
-        from ._schema_check import bundled_schema, validate_payload
+        from ..api._schema_check import bundled_schema, validate_payload
 
         try:
             schema: Mapping[str, Any] = await self.models.schema_for(model_id)
@@ -528,7 +528,7 @@ class AsyncRunComfy:
         ``journal``, ``timeout``, ``ordered``, ``fail_fast``, ...), which may also be given
         as keyword arguments.
         """
-        from .batch import Batch, MapOptions
+        from ..batch import Batch, MapOptions
 
         if options is None:
             options = MapOptions(**kwargs)
