@@ -3,6 +3,25 @@
 Every route goes through `Api._endpoint`, which counts the request, draws a fault for it and
 turns raised `ApiError`s into JSON answers, so each handler is only the happy path and its
 checks.
+
+Anything outside the routes (an unknown path, a path with a trailing slash or an empty model
+id segment, a method a path does not take) is answered in the API's own error shape, 404000 or
+405000 (with ``Allow``), by one catch-all route that is reached only when nothing else matched:
+the routes themselves pay nothing for it.
+
+Where the sandbox knowingly differs from, or guesses at, the service:
+
+- A POST body with a ``Content-Type`` that is not JSON is refused with 422001, its ``detail``
+  saying the body must be JSON; a body without ``Content-Type`` is read as JSON. Inferred:
+  RunComfy's validation errors (``detail`` as ``[{loc, msg, type}]``) are those of a
+  FastAPI/pydantic service, which reads a JSON body only under a JSON content type (or none)
+  and refuses anything else as input that is not an object, with 422.
+- The cancel answer's ``status`` is ``completed`` when the job was just cancelled, as in the
+  documentation's example (``{"status": "completed", "outcome": "cancelled"}``); otherwise it
+  is the job's state in the ``/status`` vocabulary (``in_progress``, ``completed``,
+  ``cancelled``). Clients must read ``outcome``.
+- ``include_cost=true`` on ``/result`` adds ``cost``: what the job was billed, 0 until it
+  succeeds and for a failed or cancelled job (not documented; the partner nodes read it).
 """
 
 from __future__ import annotations
@@ -22,6 +41,8 @@ from ._constants import (
     API_PREFIX,
     BODY_READ_CHUNK_BYTES,
     CATALOG_DEFAULT_LIMIT,
+    CATALOG_MAX_LIMIT,
+    CATALOG_MIN_LIMIT,
     CLIENT_MAX_SIZE_MARGIN_BYTES,
     MAX_REQUEST_BYTES,
 )
@@ -29,9 +50,11 @@ from ._core import SandboxCore
 from ._faults import Endpoint, InjectedFault
 from ._http import (
     ApiError,
+    bad_parameter,
     invalid_input,
     json_response,
     not_yours,
+    outside_api,
     too_large,
     unknown_model,
     unknown_request,
@@ -68,6 +91,13 @@ HTML_PAGE: Final = (
 LINGER_RESET: Final = struct.pack("ii", 1, 0)
 # Faults answered in place of the handler; the others (slow, dropped) wrap its answer.
 ANSWERED_INSTEAD: Final = frozenset({"rate_limit", "server_error", "error_in_200"})
+# One or more non-empty segments: a trailing slash or "//" is outside the API (404), while a
+# one-segment id is a bad model id (400001), as the service answers it.
+MODEL_ID_PATTERN: Final = r"[^/]+(?:/[^/]+)*"
+# Bodies read as JSON: no Content-Type at all, application/json, application/*+json.
+JSON_SUBTYPE_SUFFIX: Final = "+json"
+# The stats' name for requests outside the API.
+UNROUTED: Final = "unrouted"
 
 
 class Api:
@@ -86,15 +116,35 @@ class Api:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES + CLIENT_MAX_SIZE_MARGIN_BYTES)
         route = app.router
         route.add_get(f"{API_PREFIX}/models", self._endpoint("models", self.catalog))
-        route.add_get(f"{API_PREFIX}/models/{{model_id:.+}}", self._endpoint("models", self.model))
-        route.add_post(
-            f"{API_PREFIX}/models/{{model_id:.+}}", self._endpoint("submit", self.submit)
-        )
+        # Before the model route, which would take "categories" for a model id.
+        route.add_get(f"{API_PREFIX}/models/categories", self._endpoint("models", self.categories))
+        model = f"{API_PREFIX}/models/{{model_id:{MODEL_ID_PATTERN}}}"
+        route.add_get(model, self._endpoint("models", self.model))
+        route.add_post(model, self._endpoint("submit", self.submit))
         requests = f"{API_PREFIX}/requests/{{request_id}}"
         route.add_get(f"{requests}/status", self._endpoint("status", self.status))
         route.add_get(f"{requests}/result", self._endpoint("result", self.result))
         route.add_post(f"{requests}/cancel", self._endpoint("cancel", self.cancel))
+        # Last: aiohttp tries routes in order, so only requests nothing else took reach it.
+        route.add_route("*", "/{tail:.*}", self.outside)
         return app
+
+    async def outside(self, request: web.Request) -> web.StreamResponse:
+        """Anything the routes above did not take: 405 if the path exists, else 404."""
+        stats = self._core.stats
+        stats.total_requests += 1
+        stats.requests_by_endpoint[UNROUTED] += 1
+        allowed: set[str] = set()
+        own = request.match_info.route.resource
+        for resource in request.app.router.resources():
+            if resource is not own:
+                _, methods = await resource.resolve(request)
+                allowed |= methods
+        error = outside_api(request.method, request.path, frozenset(allowed))
+        headers = {"Allow": ", ".join(sorted(allowed))} if allowed else None
+        stats.responses_by_status[error.status] += 1
+        stats.responses_by_endpoint_status[(UNROUTED, error.status)] += 1
+        return error.response(headers)
 
     def _endpoint(self, name: Endpoint, handler: Handler) -> Handler:
         core = self._core
@@ -173,11 +223,14 @@ class Api:
         core = self._core
         owner = core.tokens.check(request.headers.get("Authorization"))
         model = self._model(request)
-        payload = _parse_object(await _read_body(request))
+        body = await _read_body(request)
+        _check_json_type(request)
+        payload = _parse_object(body)
         problems = model.problems(payload)
         if problems:
             raise invalid_input(problems)
         images = await self._images(model, payload) if model.image_fields else {}
+        core.check_balance(owner)
         request_id = core.create_job(owner, model, payload, images).request_id
         base = f"{core.api_base}/requests/{request_id}"
         return json_response(
@@ -198,7 +251,9 @@ class Api:
         for field in model.image_fields:
             if field in payload:
                 try:
-                    images[field] = await read_image_input(field, payload[field], self._core.fetch)
+                    images[field] = await read_image_input(
+                        field, payload[field], self._core.fetch, self._core.fetchable_hosts
+                    )
                 except InputProblem as problem:
                     problems.append(_image_problem(problem))
         if not problems and model.spec.render == "edit" and {"image", "mask"} <= images.keys():
@@ -247,11 +302,15 @@ class Api:
         elif state == "failed":
             body["error"] = job.fate.error
         if request.query.get("include_cost", "").lower() in TRUE_WORDS:
-            body["cost"] = job.model.spec.cost_usd if state == "succeeded" else 0.0
+            body["cost"] = record.cost_usd
         return json_response(200, body)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        """POST /requests/{id}/cancel: 202, cancelled only while queued."""
+        """POST /requests/{id}/cancel: 202, cancelled only while queued.
+
+        ``status`` is ``completed`` for a job this call cancelled, as in the documentation's
+        example; otherwise the job's state as ``/status`` words it.
+        """
         core = self._core
         job = self._job(request)
         cancelled = core.queue.cancel(job)
@@ -261,24 +320,44 @@ class Api:
             202,
             {
                 "request_id": job.request_id,
-                "status": STATUS_WORDS[job.state],
+                "status": "completed" if cancelled else STATUS_WORDS[job.state],
                 "outcome": "cancelled" if cancelled else "not_cancellable",
             },
         )
 
     async def catalog(self, request: web.Request) -> web.StreamResponse:
-        """GET /models?limit&offset&search: one page of the catalog and the total."""
+        """GET /models?limit&offset&search&category&kind&include_schema: one page and the
+        total."""
         core = self._core
         core.tokens.check(request.headers.get("Authorization"))
-        limit = _query_int(request, "limit", CATALOG_DEFAULT_LIMIT, minimum=1)
+        query = request.query
+        limit = _query_int(
+            request,
+            "limit",
+            CATALOG_DEFAULT_LIMIT,
+            minimum=CATALOG_MIN_LIMIT,
+            maximum=CATALOG_MAX_LIMIT,
+        )
         offset = _query_int(request, "offset", 0, minimum=0)
         models, total = core.registry.catalog(
-            limit=limit, offset=offset, search=request.query.get("search", "")
+            limit=limit,
+            offset=offset,
+            search=query.get("search", ""),
+            category=query.get("category", ""),
+            kind=query.get("kind", ""),
+            include_schema=query.get("include_schema", "").lower() in TRUE_WORDS,
         )
         return json_response(200, {"models": models, "total": total})
 
+    async def categories(self, request: web.Request) -> web.StreamResponse:
+        """GET /models/categories: every category of a served model."""
+        core = self._core
+        core.tokens.check(request.headers.get("Authorization"))
+        return json_response(200, {"categories": core.registry.categories()})
+
     async def model(self, request: web.Request) -> web.StreamResponse:
-        """GET /models/{model_id}: the model's schemas."""
+        """GET /models/{model_id}: the model's catalog entry with its input and output
+        schemas."""
         self._core.tokens.check(request.headers.get("Authorization"))
         return json_response(200, self._model(request).detail)
 
@@ -332,7 +411,29 @@ def _image_problem(problem: InputProblem) -> dict[str, Any]:
     return {"loc": [problem.field], "msg": problem.message, "type": "image_uri"}
 
 
-def _query_int(request: web.Request, name: str, default: int, *, minimum: int) -> int:
+def _check_json_type(request: web.Request) -> None:
+    """Refuse a body declared as something other than JSON (see the module docstring)."""
+    if "Content-Type" not in request.headers:
+        return
+    declared = request.content_type
+    if declared == "application/json" or (
+        declared.startswith("application/") and declared.endswith(JSON_SUBTYPE_SUFFIX)
+    ):
+        return
+    raise invalid_input(
+        [
+            {
+                "loc": [],
+                "msg": f"the body must be JSON (Content-Type: application/json), not {declared}",
+                "type": "content_type",
+            }
+        ]
+    )
+
+
+def _query_int(
+    request: web.Request, name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -340,8 +441,7 @@ def _query_int(request: web.Request, name: str, default: int, *, minimum: int) -
         value = int(raw)
     except ValueError:
         value = minimum - 1
-    if value < minimum:
-        raise invalid_input(
-            [{"loc": [name], "msg": f"must be an integer >= {minimum}", "type": "int_parsing"}]
-        )
+    if value < minimum or (maximum is not None and value > maximum):
+        wanted = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise bad_parameter(name, f"must be an integer {wanted}, got {raw!r}")
     return value

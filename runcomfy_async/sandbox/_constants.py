@@ -15,7 +15,10 @@ FILES_PREFIX: Final = "/files"
 
 # --- Queue and time ----------------------------------------------------------------------------
 DEFAULT_WORKERS: Final = 8
+# The seed of every draw when none is given; request ids are then salted per sandbox (see
+# `_jobs`), so only a seed asked for makes them repeat.
 DEFAULT_SEED: Final = 0
+REQUEST_ID_SALT_BITS: Final = 128
 DEFAULT_TIME_SCALE: Final = 1.0
 # RunComfy keeps serverless records and outputs for seven days.
 DEFAULT_RETENTION_S: Final = 7 * 24 * 3600.0
@@ -33,7 +36,14 @@ BODY_READ_CHUNK_BYTES: Final = 256 * 1024
 
 # --- Catalog -----------------------------------------------------------------------------------
 CATALOG_DEFAULT_LIMIT: Final = 50
+# RunComfy's CLI takes `--limit` from 1 to 500.
+CATALOG_MIN_LIMIT: Final = 1
 CATALOG_MAX_LIMIT: Final = 500
+
+# --- Files over HTTPS (optional) ---------------------------------------------------------------
+# A name under runcomfy.net, as RunComfy's CDN hosts are; it resolves only through the
+# sandbox's own resolver.
+CDN_TLS_HOST: Final = "cdn.sandbox.runcomfy.net"
 
 # --- Image inputs ------------------------------------------------------------------------------
 # RunComfy recommends images up to about 50 MB; a fetched URL larger than this is refused.

@@ -2,6 +2,13 @@
 
 It lives on the sandbox's event loop; nothing here is thread-safe (`ThreadedSandbox` hops onto
 the loop before touching it).
+
+Billing: a job is billed when it succeeds (failed and cancelled jobs cost nothing; RunComfy
+documents no charge for them), by its model's catalog price: per output file, or per model
+second of its drawn run time. The spend is kept per token, the sandbox's stand-in for an
+account. With a balance, a submit from a token whose spend has reached it is refused with
+insufficient balance; jobs already accepted still run, so a burst of submits can overshoot
+the balance, as it can at any service that bills after the fact.
 """
 
 from __future__ import annotations
@@ -15,13 +22,21 @@ from typing import Any
 
 import aiohttp
 
-from ._constants import FILES_PREFIX, INPUT_FETCH_TIMEOUT_S, MAX_INPUT_IMAGE_BYTES
+from ._constants import (
+    FILES_PREFIX,
+    INPUT_FETCH_TIMEOUT_S,
+    LOOPBACK_HOST,
+    LOOPBACK_HOSTS,
+    MAX_INPUT_IMAGE_BYTES,
+)
 from ._faults import CdnFaults, FaultDice, FaultPlan
+from ._http import insufficient_balance
 from ._images import ImageFetchError, ImageInput
 from ._jobs import Job, JobQueue, draw_fate
 from ._models import ModelRegistry, RegisteredModel
 from ._render import Drawing
 from ._stats import JobRecord, SandboxStats
+from ._tls import CdnTls, SandboxResolver
 from ._tokens import TokenBook
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
@@ -39,6 +54,10 @@ class SandboxCore:
         registry: the served models.
         faults, cdn_faults: the faults injected now (replaceable at run time).
         loop: the loop the sandbox runs on.
+        id_salt: mixed into every request id (0 when a seed was asked for).
+        failure_rate: a failure rate for every model, on top of each model's own.
+        balance_usd: what each token may spend; None for no limit.
+        cdn_tls: the CDN's certificate when it serves HTTPS, else None.
     """
 
     def __init__(
@@ -53,8 +72,21 @@ class SandboxCore:
         faults: FaultPlan,
         cdn_faults: CdnFaults,
         loop: asyncio.AbstractEventLoop,
+        id_salt: int = 0,
+        failure_rate: float = 0.0,
+        balance_usd: float | None = None,
+        cdn_tls: CdnTls | None = None,
     ) -> None:
         self.seed = seed
+        self.id_salt = id_salt
+        self.failure_rate = failure_rate
+        self.balance_usd = balance_usd
+        self.cdn_tls = cdn_tls
+        # The ledger the balance is checked against; stats only mirror it (and can be reset).
+        self.spent: dict[str, float] = {}
+        self.fetchable_hosts = (
+            LOOPBACK_HOSTS if cdn_tls is None else LOOPBACK_HOSTS | {cdn_tls.host}
+        )
         self.time_scale = time_scale
         self.tokens = tokens
         self.registry = registry
@@ -67,7 +99,11 @@ class SandboxCore:
         # its durations agree exactly.
         self._wall_epoch = time.time()
         self.queue = JobQueue(
-            workers=workers, retention_s=retention_s, loop=loop, epoch=loop.time()
+            workers=workers,
+            retention_s=retention_s,
+            loop=loop,
+            epoch=loop.time(),
+            on_end=self._bill,
         )
         self.api_base = ""
         self.cdn_base = ""
@@ -85,7 +121,9 @@ class SandboxCore:
         index = self._submissions
         self._submissions += 1
         key = _canonical(inputs)
-        fate = draw_fate(self.seed, index, model.spec)
+        fate = draw_fate(
+            self.seed, index, model.spec, id_salt=self.id_salt, failure_rate=self.failure_rate
+        )
         record = JobRecord(
             index=index,
             request_id=fate.request_id,
@@ -110,6 +148,24 @@ class SandboxCore:
         stats.jobs.append(record)
         self.queue.add(job)
         return job
+
+    def check_balance(self, owner: str) -> None:
+        """Raise the insufficient-balance error if `owner` has spent its balance."""
+        balance = self.balance_usd
+        if balance is not None and self.spent.get(owner, 0.0) >= balance:
+            raise insufficient_balance(balance)
+
+    def _bill(self, job: Job) -> None:
+        """Bill a job that just ended (only a succeeded one costs anything)."""
+        if job.state != "succeeded":
+            return
+        cost = job.model.spec.cost_usd(job.fate.duration_s)
+        job.record.cost_usd = cost
+        owner = job.owner
+        self.spent[owner] = self.spent.get(owner, 0.0) + cost
+        stats = self.stats
+        stats.spend_usd += cost
+        stats.spend_by_token[owner] = stats.spend_by_token.get(owner, 0.0) + cost
 
     def iso(self, sandbox_s: float) -> str:
         """A sandbox-clock time as ISO-8601 with its UTC offset."""
@@ -146,8 +202,16 @@ class SandboxCore:
     async def fetch(self, url: str) -> bytes:
         """GET a loopback image URL for an input, as RunComfy would fetch a public one."""
         if self._fetch_session is None:
+            connector = None
+            if self.cdn_tls is not None:
+                # Outputs fed back as inputs point at the HTTPS CDN's name: reach it as a
+                # client would.
+                connector = aiohttp.TCPConnector(
+                    resolver=SandboxResolver({self.cdn_tls.host: LOOPBACK_HOST}),
+                    ssl=self.cdn_tls.client_context(),
+                )
             self._fetch_session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=INPUT_FETCH_TIMEOUT_S)
+                connector=connector, timeout=aiohttp.ClientTimeout(total=INPUT_FETCH_TIMEOUT_S)
             )
         try:
             # No redirects: the sandbox must not be led off loopback.

@@ -134,7 +134,7 @@ class FaultPlan:
 
     Args:
         submit, status, result, cancel, models: the rates for each endpoint (``models`` covers
-            the catalog and the one-model call).
+            the catalog, its categories and the one-model call).
         retry_after_s: the wait a 429 asks for.
         retry_after_form: ``"seconds"`` (``Retry-After: 1``) or ``"http-date"``.
         slow_s: the delay of a slow answer, in real seconds (not scaled: it is about sockets).

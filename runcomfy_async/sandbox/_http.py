@@ -1,4 +1,18 @@
-"""The API's answers as JSON, and its error bodies ``{error_code, error_message, detail?}``."""
+"""The API's answers as JSON, and its error bodies ``{error_code, error_message, detail?}``.
+
+Codes RunComfy documents: 400001, 400002, 400004, 403001 and 404001 (the Model API's error
+page), 422001 and 500001 (its general pages). The others are the sandbox's, inferred: an error
+RunComfy documents no code for takes its HTTP status followed by ``001`` (413001, 429001), or
+by ``000`` when it is generic and ``001`` already names something specific for that status
+(400000 a bad query parameter, 404000 a path outside the API, 405000 a method the path does
+not take). 404000 is kept apart from 404001 on purpose: a client that reads 404001 concludes
+its request id is gone, which a mistyped path must not make it believe.
+
+HTTP statuses: the code's first three digits (inferred; RunComfy documents the codes, not the
+statuses), except 400004 (HTTP 400: a token problem is a 400 code) and 400002, answered with
+HTTP 402: RunComfy's partner nodes read insufficient balance from a 402 and from nothing else
+(``runcomfy/client.py``), so 402 is what the service sends.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +38,7 @@ class ApiError(Exception):
     Args:
         status: the HTTP status.
         error_code: RunComfy's six-digit code (its first three digits are the status, except
-            400004, which RunComfy answers with HTTP 400).
+            400002, answered with 402).
         message: a human sentence.
         detail: for 422001, one ``{loc, msg, type}`` per failing field.
     """
@@ -38,22 +52,44 @@ class ApiError(Exception):
         self.message = message
         self.detail = detail
 
-    def response(self) -> web.Response:
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
         """The JSON answer for this error."""
         body: dict[str, Any] = {"error_code": self.error_code, "error_message": self.message}
         if self.detail is not None:
             body["detail"] = self.detail
-        return json_response(self.status, body)
+        return json_response(self.status, body, headers)
 
 
 def token_missing(message: str = "token missing") -> ApiError:
-    """400004: no usable bearer token (also said for an expired or revoked one)."""
+    """400004: no usable bearer token: missing, unknown, expired or revoked (the Model API's
+    error page gives them all this one code)."""
     return ApiError(400, 400004, message)
 
 
-def unauthorized() -> ApiError:
-    """401001: a token the service does not know."""
-    return ApiError(401, 401001, "unauthorized")
+def insufficient_balance(balance_usd: float) -> ApiError:
+    """400002 with HTTP 402: the account's spend has reached its balance."""
+    return ApiError(402, 400002, f"insufficient balance: the account's ${balance_usd:g} is spent")
+
+
+def bad_parameter(name: str, message: str) -> ApiError:
+    """400000: a query parameter out of range (``detail`` names it)."""
+    return ApiError(
+        400,
+        400000,
+        f"invalid query parameter {name!r}: {message}",
+        [{"loc": [name], "msg": message, "type": "query_parameter"}],
+    )
+
+
+def outside_api(method: str, path: str, allowed: frozenset[str]) -> ApiError:
+    """404000 (no such path) or 405000 (the path exists, the method does not)."""
+    if allowed:
+        return ApiError(
+            405,
+            405000,
+            f"method {method} not allowed on {path}; allowed: " + ", ".join(sorted(allowed)),
+        )
+    return ApiError(404, 404000, f"no such path: {path}")
 
 
 def unknown_model(model_id: str) -> ApiError:

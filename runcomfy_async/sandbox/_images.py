@@ -12,6 +12,7 @@ import binascii
 import io
 import re
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from typing import Final
 
 import attrs
@@ -58,13 +59,16 @@ class ImageInput:
 Fetch = Callable[[str], Awaitable[bytes]]
 
 
-async def read_image_input(field: str, value: object, fetch: Fetch) -> ImageInput:
+async def read_image_input(
+    field: str, value: object, fetch: Fetch, hosts: AbstractSet[str] = LOOPBACK_HOSTS
+) -> ImageInput:
     """Decode the image an input field points at, or raise `InputProblem` naming the field.
 
     Args:
         field: the field's name, for the error.
         value: the field's value.
         fetch: how to GET a loopback URL (raises `ImageFetchError` on failure).
+        hosts: the host names a URL may name (loopback, and the HTTPS CDN's name).
     """
     if not isinstance(value, str):
         raise InputProblem(field, "an image is given as a data: URI or a URL string")
@@ -74,7 +78,7 @@ async def read_image_input(field: str, value: object, fetch: Fetch) -> ImageInpu
             data = base64.b64decode(value[match.end() :], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InputProblem(field, f"the data: URI is not valid base64: {exc}") from exc
-    elif _is_loopback_url(value):
+    elif _is_loopback_url(value, hosts):
         try:
             data = await fetch(value)
         except ImageFetchError as exc:
@@ -88,12 +92,12 @@ async def read_image_input(field: str, value: object, fetch: Fetch) -> ImageInpu
     return _decode_header(field, data)
 
 
-def _is_loopback_url(value: str) -> bool:
+def _is_loopback_url(value: str, hosts: AbstractSet[str]) -> bool:
     try:
         url = yarl.URL(value)
     except ValueError:
         return False
-    return url.scheme in ("http", "https") and (url.host or "") in LOOPBACK_HOSTS
+    return url.scheme in ("http", "https") and (url.host or "") in hosts
 
 
 def _decode_header(field: str, data: bytes) -> ImageInput:

@@ -5,6 +5,11 @@ No asyncio task per job: a waiting job is an entry in a deque, a running job is 
 come from `QueuePositions` in O(log n). A job's fate (run time, success, request id) is drawn
 at submission from a random stream derived from (seed, submission number), so a run with the
 same seed and the same submissions behaves the same.
+
+Request ids are the exception when no seed was asked for: the drawn bits are mixed with a
+salt chosen at random for each sandbox, so that two sandboxes never hand out the same id (a
+client's journal or a test would otherwise mistake one sandbox's job for another's). The
+draws themselves do not change, so run times and failures stay those of the default seed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 import random
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -47,16 +52,25 @@ class JobFate:
     render_seed: int
 
 
-def draw_fate(seed: int, index: int, spec: ModelSpec) -> JobFate:
+def draw_fate(
+    seed: int, index: int, spec: ModelSpec, *, id_salt: int = 0, failure_rate: float = 0.0
+) -> JobFate:
     """The fate of the `index`-th submission to a sandbox seeded with `seed`.
 
     The same number of values is drawn whatever the model, so one job's model never shifts
     another job's draws.
+
+    Args:
+        seed, index: what the draws derive from.
+        spec: the model (run time, own failure rate).
+        id_salt: 128 bits mixed into the request id (0: the seeded id as drawn).
+        failure_rate: a failure rate for every model, on top of the model's own: a job fails
+            with probability ``1 - (1 - spec.failure_rate) * (1 - failure_rate)``.
     """
     rng = random.Random(f"runcomfy-sandbox-job:{seed}:{index}")
-    request_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    request_id = str(uuid.UUID(int=rng.getrandbits(128) ^ id_salt, version=4))
     normal = rng.gauss(0.0, 1.0)
-    fails = rng.random() < spec.failure_rate
+    fails = rng.random() < 1.0 - (1.0 - spec.failure_rate) * (1.0 - failure_rate)
     shape = rng.randrange(ERROR_SHAPES)
     render_seed = rng.getrandbits(RENDER_SEED_BITS)
     duration_s = spec.median_s * math.exp(spec.sigma * normal) if spec.median_s > 0 else 0.0
@@ -129,10 +143,17 @@ class JobQueue:
         retention_s: how long a finished job is kept (sandbox-clock seconds).
         loop: the loop whose timers run the jobs.
         epoch: the loop time the sandbox clock counts from.
+        on_end: called with each job as it ends (succeeded, failed or cancelled).
     """
 
     def __init__(
-        self, *, workers: int, retention_s: float, loop: asyncio.AbstractEventLoop, epoch: float
+        self,
+        *,
+        workers: int,
+        retention_s: float,
+        loop: asyncio.AbstractEventLoop,
+        epoch: float,
+        on_end: Callable[[Job], None] | None = None,
     ) -> None:
         self._workers = workers
         self._retention_s = retention_s
@@ -144,6 +165,7 @@ class JobQueue:
         self._positions = QueuePositions()
         self._busy = 0
         self._finished: deque[Job] = deque()
+        self._on_end = on_end
 
     def now(self) -> float:
         """The sandbox clock: monotonic seconds since the sandbox started."""
@@ -219,6 +241,8 @@ class JobQueue:
         job.expires_at = now + self._retention_s
         # The retention is the same for every job, so expiry order is finishing order.
         self._finished.append(job)
+        if self._on_end is not None:
+            self._on_end(job)
 
     def _expire(self) -> None:
         finished = self._finished

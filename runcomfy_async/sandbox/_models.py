@@ -1,12 +1,34 @@
-"""The models the sandbox serves: their specs, input validation and catalog entries.
+"""The models the sandbox serves: their specs, prices, input validation and catalog entries.
 
 The four Ideogram models are built from the JSON schemas bundled with the package (the same
 data the client reads; only data is shared, never code). Any other model id can be registered
-with a `ModelSpec` for generic tests.
+with a `ModelSpec` for generic tests, with its own price, unit and note.
+
+A catalog entry carries what RunComfy's own clients read from ``GET /models`` and
+``GET /models/{id}``: ``model_id``, ``display_name``, ``categories`` (``text-to-image``,
+``image-to-video``...: the partner nodes derive the output type from the ending),
+``kind`` (``model``, ``workflow`` or ``inference``), ``base_price_usd`` (a JSON number),
+``price_unit`` (``output`` or ``second``), ``pricing_note``, and ``output_type`` (the
+sandbox's own: ``image``, ``images`` or ``video``, the key the output comes under). The
+one-model answer always adds ``input_schema`` and ``output_schema``; the list adds them only
+with ``include_schema=true``, which is why the official CLI has that flag.
+
+Served Ideogram schemas are the bundled ones with what the live catalog adds (seen in the
+partner nodes' saved catalog, ``runcomfy/models.json``): media fields carry
+``"format": "image_uri"``, and the edit model's ``mask``, required but left out of the
+published properties, is listed as the image URL it is.
+
+Prices of the Ideogram models (USD). RunComfy's own per-model prices are not public in a form
+the sandbox could read, so these are inferred from Ideogram's API price list (per output
+image, the same for Generate, Edit and Reframe: 3.0 Turbo $0.03, 3.0 Default/Balanced $0.06,
+3.0 Quality $0.09; 2.0 $0.08), as repeated by hosts of the same models (fal, Replicate,
+Runflow "$0.06/image, Balanced (default)"). The sandbox bills every v3 job at the BALANCED
+rate whatever its ``rendering_speed``, and says so in ``pricing_note``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -18,10 +40,10 @@ import jsonschema.validators
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 
-from ._constants import CATALOG_MAX_LIMIT
-
 OutputKind = Literal["image", "images", "video"]
 RenderKind = Literal["generate", "edit", "reframe"]
+PriceUnit = Literal["output", "second"]
+ModelKind = Literal["model", "workflow", "inference"]
 
 # --- Output sizes (pixels) per aspect-ratio label, as Ideogram renders them --------------------
 V3_SIZES: Final[Mapping[str, tuple[int, int]]] = {
@@ -41,34 +63,88 @@ V2_SIZES: Final[Mapping[str, tuple[int, int]]] = {
     "1:3": (512, 1536),
 }
 
-# --- Ideogram run times and prices (inferred from the hosts' pages; the sandbox's guesses) -----
+# --- Ideogram run times (inferred from the hosts' pages; the sandbox's guesses) ---------------
 IDEOGRAM_SIGMA: Final = 0.35
 V3_TEXT_TO_IMAGE_MEDIAN_S: Final = 8.0
 V3_EDIT_MEDIAN_S: Final = 10.0
 V3_REFRAME_MEDIAN_S: Final = 9.0
 V2_GENERATE_MEDIAN_S: Final = 6.0
-V3_COST_USD: Final = 0.06
-V2_COST_USD: Final = 0.08
-DEFAULT_COST_USD: Final = 0.01
+
+# --- Prices, per output image (see the module docstring for where the figures come from) ------
+V3_PRICE_USD: Final = 0.06
+V2_PRICE_USD: Final = 0.08
+V3_PRICING_NOTE: Final = (
+    "Per output image, at Ideogram's BALANCED rate (TURBO $0.03, QUALITY $0.09 at Ideogram; "
+    "the sandbox bills every rendering speed at $0.06). Inferred from Ideogram's API prices."
+)
+V2_PRICING_NOTE: Final = (
+    "Per output image, at Ideogram 2.0's rate. Inferred from Ideogram's API prices."
+)
+DEFAULT_PRICE_USD: Final = 0.01
+# A cost is rounded to this many decimals so that 3 x $0.06 reads 0.18, not 0.18000000000000002.
+COST_DECIMALS: Final = 6
 
 SCHEMA_PACKAGE: Final = "runcomfy_async"
 SCHEMA_FOLDER: Final = "schemas"
 OUTPUT_SCHEMA_FILE: Final = "output.json"
+
+
+@attrs.frozen
+class _IdeogramModel:
+    """How the sandbox imitates one Ideogram model."""
+
+    file_name: str
+    output_kind: OutputKind
+    render: RenderKind
+    median_s: float
+    category: str
+    price_usd: float
+    pricing_note: str
+
+
 # The bundled input schemas, and how the sandbox imitates each model. Output shapes differ on
 # purpose (v3 text-to-image and edit answer {"images": [url]}, reframe and v2 {"image": url}):
 # a client that reads only one key is caught.
-IDEOGRAM_FILES: Final[tuple[tuple[str, OutputKind, RenderKind, float, float], ...]] = (
-    (
+IDEOGRAM_MODELS: Final = (
+    _IdeogramModel(
         "ideogram-v3-text-to-image.input.json",
         "images",
         "generate",
         V3_TEXT_TO_IMAGE_MEDIAN_S,
-        V3_COST_USD,
+        "text-to-image",
+        V3_PRICE_USD,
+        V3_PRICING_NOTE,
     ),
-    ("ideogram-v3-edit.input.json", "images", "edit", V3_EDIT_MEDIAN_S, V3_COST_USD),
-    ("ideogram-v3-reframe.input.json", "image", "reframe", V3_REFRAME_MEDIAN_S, V3_COST_USD),
-    ("ideogram-v2-generate.input.json", "image", "generate", V2_GENERATE_MEDIAN_S, V2_COST_USD),
+    _IdeogramModel(
+        "ideogram-v3-edit.input.json",
+        "images",
+        "edit",
+        V3_EDIT_MEDIAN_S,
+        "image-to-image",
+        V3_PRICE_USD,
+        V3_PRICING_NOTE,
+    ),
+    _IdeogramModel(
+        "ideogram-v3-reframe.input.json",
+        "image",
+        "reframe",
+        V3_REFRAME_MEDIAN_S,
+        "image-to-image",
+        V3_PRICE_USD,
+        V3_PRICING_NOTE,
+    ),
+    _IdeogramModel(
+        "ideogram-v2-generate.input.json",
+        "image",
+        "generate",
+        V2_GENERATE_MEDIAN_S,
+        "text-to-image",
+        V2_PRICE_USD,
+        V2_PRICING_NOTE,
+    ),
 )
+# The format the live catalog gives an image field (the partner nodes' saved catalog).
+IMAGE_URI_FORMAT: Final = "image_uri"
 SIZES_BY_MODEL: Final[Mapping[str, Mapping[str, tuple[int, int]]]] = {
     "ideogram/ideogram-v3/text-to-image": V3_SIZES,
     "ideogram/ideogram-v2/generate": V2_SIZES,
@@ -112,6 +188,23 @@ def _display_name(spec: ModelSpec) -> str:
     return spec.model_id.replace("/", " ").replace("-", " ").title()
 
 
+def _categories(spec: ModelSpec) -> tuple[str, ...]:
+    return ("text-to-video",) if spec.output_kind == "video" else ("text-to-image",)
+
+
+def _category_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise TypeError("categories is a list of strings, not one string")
+    return tuple(values)
+
+
+def _non_empty_strings(
+    _instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    if not value or any(not isinstance(item, str) or not item for item in value):
+        raise ValueError(f"{attribute.name} must be non-empty strings, got {value!r}")
+
+
 @attrs.frozen
 class ModelSpec:
     """A model the sandbox serves, and how it behaves.
@@ -126,7 +219,13 @@ class ModelSpec:
         sigma: spread of the lognormal run time (0: always the median).
         failure_rate: the share of jobs that end ``failed``.
         display_name: the catalog's name; made from the id when not given.
-        cost_usd: the price reported by ``?include_cost=true`` for a successful job.
+        base_price_usd: the catalog's price, per ``price_unit``.
+        price_unit: ``"output"`` (a succeeded job costs its number of output files times the
+            price) or ``"second"`` (its drawn run time, in model seconds, times the price).
+        pricing_note: the catalog's free-text note on the price.
+        categories: the catalog's categories (``"text-to-image"``...); by default
+            ``text-to-video`` for a video model, ``text-to-image`` otherwise.
+        kind: the catalog's kind: ``"model"``, ``"workflow"`` or ``"inference"``.
         render: how images are drawn: ``"generate"`` (prompt on a palette, sized by
             ``aspect_ratio`` or ``width``/``height``), ``"edit"`` (only the mask's black area
             of ``image`` changes) or ``"reframe"`` (``image`` centred on a ``resolution``
@@ -148,7 +247,26 @@ class ModelSpec:
     display_name: str = attrs.field(
         default=attrs.Factory(_display_name, takes_self=True), kw_only=True
     )
-    cost_usd: float = attrs.field(default=DEFAULT_COST_USD, validator=_non_negative, kw_only=True)
+    base_price_usd: float = attrs.field(
+        default=DEFAULT_PRICE_USD, validator=_non_negative, kw_only=True
+    )
+    price_unit: PriceUnit = attrs.field(
+        default="output", validator=attrs.validators.in_(("output", "second")), kw_only=True
+    )
+    pricing_note: str = attrs.field(
+        default="", validator=attrs.validators.instance_of(str), kw_only=True
+    )
+    categories: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(_categories, takes_self=True),
+        converter=_category_tuple,
+        validator=_non_empty_strings,
+        kw_only=True,
+    )
+    kind: ModelKind = attrs.field(
+        default="model",
+        validator=attrs.validators.in_(("model", "workflow", "inference")),
+        kw_only=True,
+    )
     render: RenderKind = attrs.field(
         default="generate",
         validator=attrs.validators.in_(("generate", "edit", "reframe")),
@@ -159,6 +277,16 @@ class ModelSpec:
     def __attrs_post_init__(self) -> None:
         if self.images_per_job > 1 and self.output_kind != "images":
             raise ValueError("images_per_job > 1 needs output_kind='images'")
+
+    @property
+    def outputs_per_job(self) -> int:
+        """How many files a succeeded job answers."""
+        return self.images_per_job if self.output_kind == "images" else 1
+
+    def cost_usd(self, run_s: float) -> float:
+        """What a succeeded job costs: per output file, or per model second of `run_s`."""
+        units = self.outputs_per_job if self.price_unit == "output" else run_s
+        return round(units * self.base_price_usd, COST_DECIMALS)
 
 
 def _image_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
@@ -184,6 +312,8 @@ def _validation_detail(error: jsonschema.ValidationError) -> list[dict[str, Any]
         and isinstance(instance, Mapping)
         and isinstance(required, list)
     ):
+        # jsonschema yields one "required" error per missing field, each carrying the whole
+        # list: `problems` keeps one item per location.
         return [
             {"loc": [*path, name], "msg": "field required", "type": "missing"}
             for name in required
@@ -215,14 +345,14 @@ class RegisteredModel:
     detail: Mapping[str, Any]
 
     def problems(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """One ``{loc, msg, type}`` per failing field, sorted by location; empty when valid."""
-        detail = [
-            item
-            for error in self.validator.iter_errors(payload)
-            for item in _validation_detail(error)
-        ]
-        detail.sort(key=lambda item: [str(part) for part in item["loc"]])
-        return detail
+        """One ``{loc, msg, type}`` per failing field and kind of failure, sorted by
+        location; empty when valid."""
+        detail: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+        for error in self.validator.iter_errors(payload):
+            for item in _validation_detail(error):
+                key = (tuple(str(part) for part in item["loc"]), item["type"])
+                detail.setdefault(key, item)
+        return [detail[key] for key in sorted(detail)]
 
 
 def _read_schema(name: str) -> dict[str, Any]:
@@ -231,24 +361,42 @@ def _read_schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+def served_schema(bundled: Mapping[str, Any]) -> dict[str, Any]:
+    """A bundled Ideogram schema as the live catalog serves it: image fields formatted
+    ``image_uri``, and a required image field missing from the properties (edit's ``mask``)
+    listed as a string."""
+    schema = copy.deepcopy(dict(bundled))
+    properties: dict[str, Any] = schema.setdefault("properties", {})
+    for name in schema.get("required", ()):
+        if name not in properties and name.endswith(IMAGE_NAME_ENDINGS):
+            properties[name] = {"title": name.title(), "description": "", "type": "string"}
+    for name, field in properties.items():
+        if name.endswith(IMAGE_NAME_ENDINGS) and isinstance(field, dict):
+            field.setdefault("format", IMAGE_URI_FORMAT)
+    return schema
+
+
 def ideogram_specs() -> list[ModelSpec]:
     """The four Ideogram models, from the bundled schemas."""
     specs = []
-    for file_name, output_kind, render, median_s, cost_usd in IDEOGRAM_FILES:
-        schema = _read_schema(file_name)
+    for model in IDEOGRAM_MODELS:
+        schema = served_schema(_read_schema(model.file_name))
         model_id = schema["x-model-id"]
         specs.append(
             ModelSpec(
                 model_id,
                 schema,
-                output_kind=output_kind,
-                median_s=median_s,
+                output_kind=model.output_kind,
+                median_s=model.median_s,
                 sigma=IDEOGRAM_SIGMA,
                 display_name=" ".join(
                     part.replace("-", " ").title() for part in model_id.split("/")[1:]
                 ),
-                cost_usd=cost_usd,
-                render=render,
+                base_price_usd=model.price_usd,
+                price_unit="output",
+                pricing_note=model.pricing_note,
+                categories=(model.category,),
+                render=model.render,
                 sizes=SIZES_BY_MODEL.get(model_id, {}),
             )
         )
@@ -269,6 +417,11 @@ class ModelRegistry:
         summary = {
             "model_id": spec.model_id,
             "display_name": spec.display_name,
+            "categories": list(spec.categories),
+            "kind": spec.kind,
+            "base_price_usd": spec.base_price_usd,
+            "price_unit": spec.price_unit,
+            "pricing_note": spec.pricing_note,
             "output_type": spec.output_kind,
         }
         self._models[spec.model_id] = RegisteredModel(
@@ -291,12 +444,35 @@ class ModelRegistry:
         """A copy of the served specs by id."""
         return {model_id: model.spec for model_id, model in self._models.items()}
 
-    def catalog(self, *, limit: int, offset: int, search: str) -> tuple[list[Any], int]:
-        """One page of summaries sorted by id, and how many matched `search` in all."""
+    def catalog(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        search: str = "",
+        category: str = "",
+        kind: str = "",
+        include_schema: bool = False,
+    ) -> tuple[list[Any], int]:
+        """One page of entries sorted by id, and how many matched in all.
+
+        Args:
+            limit, offset: the page.
+            search: a substring of the id or the display name, ignoring case.
+            category: one of the model's categories, exactly.
+            kind: the model's kind, exactly.
+            include_schema: give whole entries (with the schemas) rather than summaries.
+        """
         needle = search.casefold()
         matching = [
-            model.summary
+            model.detail if include_schema else model.summary
             for model_id, model in sorted(self._models.items())
-            if needle in model_id.casefold() or needle in model.spec.display_name.casefold()
+            if (needle in model_id.casefold() or needle in model.spec.display_name.casefold())
+            and (not category or category in model.spec.categories)
+            and (not kind or kind == model.spec.kind)
         ]
-        return matching[offset : offset + min(limit, CATALOG_MAX_LIMIT)], len(matching)
+        return matching[offset : offset + limit], len(matching)
+
+    def categories(self) -> list[str]:
+        """Every category of a served model, sorted, once each."""
+        return sorted({name for model in self._models.values() for name in model.spec.categories})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import secrets
+import ssl
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
@@ -14,11 +16,13 @@ from ._api import Api
 from ._cdn import CdnFiles
 from ._constants import (
     API_PREFIX,
+    CDN_TLS_HOST,
     DEFAULT_RETENTION_S,
     DEFAULT_SEED,
     DEFAULT_TIME_SCALE,
     DEFAULT_WORKERS,
     LOOPBACK_HOST,
+    REQUEST_ID_SALT_BITS,
     SHUTDOWN_TIMEOUT_S,
 )
 from ._core import SandboxCore
@@ -26,11 +30,26 @@ from ._faults import CdnFaults, FaultPlan
 from ._models import ModelRegistry, ModelSpec, ideogram_specs
 from ._pillow import require_pillow
 from ._stats import SandboxStats
+from ._tls import CdnTls, SandboxResolver, make_cdn_tls
 from ._tokens import TokenBook
 
 
-def _origin(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def _origin(host: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _check_rate(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_balance(value: float | None) -> float | None:
+    if value is not None and not (
+        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"balance_usd must be a finite number >= 0 or None, got {value!r}")
+    return value
 
 
 class Sandbox:
@@ -38,11 +57,15 @@ class Sandbox:
 
     ``async with Sandbox() as sb:`` starts both servers; point a client at ``sb.base_url``
     with ``sb.token``. It serves the four Ideogram models from the bundled schemas plus any
-    model given in `models` or registered later.
+    model given in `models` or registered later, each with its catalog price: a succeeded job
+    is billed to the token that submitted it (``stats.spend_by_token``, `spent_usd`), and
+    ``?include_cost=true`` on its result says how much.
 
     Args:
         token: the main bearer token; a random one when None.
-        seed: makes job fates (run time, failure, request id) and faults repeatable.
+        seed: makes job fates (run time, failure, request id) and faults repeatable. When
+            None, the draws use the default seed but request ids are salted at random, so
+            that no two sandboxes hand out the same id.
         workers: how many jobs run at once; the rest wait in a FIFO queue.
         time_scale: real seconds per model second (0.01 runs 100 times faster).
         retention_s: how long a finished job stays readable, in real seconds.
@@ -51,13 +74,22 @@ class Sandbox:
         host: the address both servers bind.
         port, cdn_port: 0 picks free ports.
         models: more models to serve besides the Ideogram ones (same id: replaces it).
+        failure_rate: the share of jobs that fail, on every model (Ideogram ones included),
+            on top of each model's own ``failure_rate``; failed jobs carry an error shaped as
+            a string, an object or a list of ``{errorCode, error, debugInfo}``, by draw.
+        balance_usd: what each token may spend; once its succeeded jobs cost that much, its
+            submits are refused with 402 / 400002. None: no limit.
+        cdn_https: serve the CDN over HTTPS as `cdn_host`, with a certificate from a test CA
+            made for the run (needs ``trustme``); reach it with `resolver` and
+            `cdn_ssl_context`.
+        cdn_host: the CDN's host name in HTTPS mode.
     """
 
     def __init__(
         self,
         *,
         token: str | None = None,
-        seed: int = DEFAULT_SEED,
+        seed: int | None = None,
         workers: int = DEFAULT_WORKERS,
         time_scale: float = DEFAULT_TIME_SCALE,
         retention_s: float = DEFAULT_RETENTION_S,
@@ -67,6 +99,10 @@ class Sandbox:
         port: int = 0,
         cdn_port: int = 0,
         models: Iterable[ModelSpec] | None = None,
+        failure_rate: float = 0.0,
+        balance_usd: float | None = None,
+        cdn_https: bool = False,
+        cdn_host: str = CDN_TLS_HOST,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -76,7 +112,13 @@ class Sandbox:
             raise ValueError(f"retention_s must be >= 0, got {retention_s}")
         self._tokens = TokenBook(token)
         self._registry = ModelRegistry([*ideogram_specs(), *(models or ())])
-        self._seed = seed
+        self._seed = DEFAULT_SEED if seed is None else seed
+        self._id_salt = secrets.randbits(REQUEST_ID_SALT_BITS) if seed is None else 0
+        self._failure_rate = _check_rate("failure_rate", failure_rate)
+        self._balance_usd = _check_balance(balance_usd)
+        self._cdn_https = cdn_https
+        self._cdn_host = cdn_host
+        self._cdn_tls: CdnTls | None = None
         self._workers = workers
         self._time_scale = time_scale
         self._retention_s = retention_s
@@ -98,6 +140,8 @@ class Sandbox:
         if self._core is not None:
             raise RuntimeError("this sandbox is already started")
         require_pillow()
+        if self._cdn_https and self._cdn_tls is None:
+            self._cdn_tls = make_cdn_tls(self._cdn_host)
         core = SandboxCore(
             seed=self._seed,
             time_scale=self._time_scale,
@@ -108,14 +152,25 @@ class Sandbox:
             faults=self._faults,
             cdn_faults=self._cdn_faults,
             loop=asyncio.get_running_loop(),
+            id_salt=self._id_salt,
+            failure_rate=self._failure_rate,
+            balance_usd=self._balance_usd,
+            cdn_tls=self._cdn_tls,
         )
         self._core = core
         try:
             self._cdn = CdnFiles(core)
+            tls = self._cdn_tls
             self._cdn_runner, self._cdn_port = await self._serve(
-                self._cdn.application(), self._cdn_port
+                self._cdn.application(),
+                self._cdn_port,
+                None if tls is None else tls.server_context,
             )
-            core.cdn_base = _origin(self._host, self._cdn_port)
+            core.cdn_base = (
+                _origin(self._host, self._cdn_port)
+                if tls is None
+                else _origin(tls.host, self._cdn_port, "https")
+            )
             self._api = Api(core)
             self._api_runner, self._port = await self._serve(self._api.application(), self._port)
             core.api_base = _origin(self._host, self._port) + API_PREFIX
@@ -123,13 +178,17 @@ class Sandbox:
             await self.close()
             raise
 
-    async def _serve(self, app: web.Application, port: int) -> tuple[web.AppRunner, int]:
+    async def _serve(
+        self, app: web.Application, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[web.AppRunner, int]:
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, port, reuse_address=True).start()
+            await web.TCPSite(
+                runner, self._host, port, reuse_address=True, ssl_context=ssl_context
+            ).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -188,8 +247,39 @@ class Sandbox:
 
     @property
     def cdn_base_url(self) -> str:
-        """The CDN's origin, ``http://127.0.0.1:PORT`` (files are under ``/files/``)."""
+        """The CDN's origin, ``http://127.0.0.1:PORT`` (files are under ``/files/``), or
+        ``https://cdn.sandbox.runcomfy.net:PORT`` in HTTPS mode."""
         return self._running()[0].cdn_base
+
+    @property
+    def cdn_https(self) -> bool:
+        """Whether the CDN serves HTTPS under `cdn_host`."""
+        return self._cdn_https
+
+    @property
+    def cdn_host(self) -> str:
+        """The CDN's host name in HTTPS mode (it resolves only through `resolver`)."""
+        return self._cdn_host
+
+    @property
+    def cdn_ca_pem(self) -> bytes:
+        """The PEM of the test CA behind the HTTPS CDN's certificate (HTTPS mode, started)."""
+        return self._tls().ca_pem
+
+    def cdn_ssl_context(self) -> ssl.SSLContext:
+        """A client SSL context that trusts the HTTPS CDN's test CA (and nothing else)."""
+        return self._tls().client_context()
+
+    def resolver(self) -> SandboxResolver:
+        """A new aiohttp resolver for a client's connector: the CDN's host name (in HTTPS
+        mode) and ``localhost`` resolve to 127.0.0.1, any other name fails as unknown."""
+        hosts = {self._cdn_host: LOOPBACK_HOST} if self._cdn_https else {}
+        return SandboxResolver(hosts)
+
+    def _tls(self) -> CdnTls:
+        if self._cdn_tls is None:
+            raise RuntimeError("the CDN serves HTTPS only with cdn_https=True, once started")
+        return self._cdn_tls
 
     @property
     def port(self) -> int:
@@ -218,8 +308,36 @@ class Sandbox:
 
     @property
     def seed(self) -> int:
-        """The seed of every draw."""
+        """The seed of every draw (the default one when none was given)."""
         return self._seed
+
+    @property
+    def failure_rate(self) -> float:
+        """The share of jobs that fail on every model, on top of each model's own."""
+        return self._failure_rate
+
+    @failure_rate.setter
+    def failure_rate(self, rate: float) -> None:
+        self._failure_rate = _check_rate("failure_rate", rate)
+        if self._core is not None:
+            self._core.failure_rate = self._failure_rate
+
+    @property
+    def balance_usd(self) -> float | None:
+        """What each token may spend (None: no limit); assign to top up or lower it."""
+        return self._balance_usd
+
+    @balance_usd.setter
+    def balance_usd(self, balance: float | None) -> None:
+        self._balance_usd = _check_balance(balance)
+        if self._core is not None:
+            self._core.balance_usd = self._balance_usd
+
+    def spent_usd(self, token: str | None = None) -> float:
+        """What `token` (the main one when None) has been billed so far; unlike
+        ``stats.spend_by_token``, a stats reset does not clear it."""
+        core = self._running()[0]
+        return core.spent.get(self.token if token is None else token, 0.0)
 
     @property
     def time_scale(self) -> float:

@@ -1,8 +1,10 @@
 """Serving a sandbox standalone: ``python -m runcomfy_async.sandbox``.
 
 `serve_main` parses the arguments, starts a `Sandbox`, prints one JSON line
-``{"base_url", "cdn_base_url", "token"}`` (benchmarks and scripts read it), and serves until
-SIGINT or SIGTERM. The CLI reuses it as its ``sandbox`` subcommand.
+``{"base_url", "cdn_base_url", "token"}`` (benchmarks and scripts read it; with
+``--cdn-https`` it adds ``cdn_ca_file``, the test CA's PEM, and ``cdn_host``, which a client
+must resolve to 127.0.0.1 itself), and serves until SIGINT or SIGTERM. The CLI reuses it as
+its ``sandbox`` subcommand (``runcomfy-async sandbox``), so every option here is there too.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+import attrs
 
 from ._constants import (
     DEFAULT_RETENTION_S,
@@ -85,6 +90,26 @@ def fault_plan(
     )
 
 
+def failure_rates(entries: Sequence[str]) -> tuple[float, dict[str, float]]:
+    """The rate for every model and the rates per model, from ``[MODEL=]P`` entries
+    (``0.2``, ``ideogram/ideogram-v3/edit=1``). Raises ValueError naming a wrong entry."""
+    everywhere = 0.0
+    per_model: dict[str, float] = {}
+    for entry in entries:
+        model_id, _, value = entry.rpartition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise ValueError(f"{entry!r}: the rate must be a number") from None
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{entry!r}: the rate is a probability from 0 to 1")
+        if model_id:
+            per_model[model_id] = rate
+        else:
+            everywhere = rate
+    return everywhere, per_model
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The standalone server's arguments."""
     parser = argparse.ArgumentParser(
@@ -102,7 +127,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_TIME_SCALE,
         help="real seconds per model second (0.01: 100x faster)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of every draw")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seed of every draw; request ids repeat only when it is given (default: draws "
+        f"seeded {DEFAULT_SEED}, ids unique to this run)",
+    )
     parser.add_argument("--token", default=None, help="bearer token (default: a random one)")
     parser.add_argument(
         "--retention-s",
@@ -134,6 +165,28 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--slow-s", type=float, default=DEFAULT_SLOW_S, help="delay of a slow answer"
     )
     parser.add_argument(
+        "--failure-rate",
+        action="append",
+        default=[],
+        metavar="[MODEL=]P",
+        help="the share of jobs that fail, on every model (P) or on one model (MODEL=P), "
+        "Ideogram models included; failed jobs carry a string, object or list error. "
+        "Repeatable.",
+    )
+    parser.add_argument(
+        "--balance",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="what each token may spend; then submits answer 402 / 400002 (default: no limit)",
+    )
+    parser.add_argument(
+        "--cdn-https",
+        action="store_true",
+        help="serve output files over HTTPS as cdn.sandbox.runcomfy.net with a test CA "
+        "(needs trustme); the JSON line then names the CA file",
+    )
+    parser.add_argument(
         "--stats-file", type=Path, default=None, help="write the stats as JSON here on exit"
     )
     return parser
@@ -150,6 +203,7 @@ def serve_main(argv: Sequence[str] | None = None, *, prog: str | None = None) ->
             retry_after_form=args.retry_after_form,
             slow_s=args.slow_s,
         )
+        everywhere, per_model = failure_rates(args.failure_rate)
         sandbox = Sandbox(
             token=args.token,
             seed=args.seed,
@@ -160,7 +214,15 @@ def serve_main(argv: Sequence[str] | None = None, *, prog: str | None = None) ->
             host=args.host,
             port=args.port,
             cdn_port=args.cdn_port,
+            failure_rate=everywhere,
+            balance_usd=args.balance,
+            cdn_https=args.cdn_https,
         )
+        served = sandbox.models
+        for model_id, rate in per_model.items():
+            if model_id not in served:
+                raise ValueError(f"--failure-rate: no model {model_id!r} is served")
+            sandbox.register_model(attrs.evolve(served[model_id], failure_rate=rate))
     except ValueError as exc:
         parser.error(str(exc))
     final_stats: list[StatsSnapshot] = []
@@ -187,14 +249,19 @@ async def _serve(sandbox: Sandbox, final_stats: list[StatsSnapshot]) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with sandbox:
-        try:
-            line = {
-                "base_url": sandbox.base_url,
-                "cdn_base_url": sandbox.cdn_base_url,
-                "token": sandbox.token,
-            }
-            sys.stdout.write(json.dumps(line) + "\n")
-            sys.stdout.flush()
-            await stop.wait()
-        finally:
-            final_stats.append(sandbox.stats.snapshot())
+        with tempfile.TemporaryDirectory(prefix="runcomfy-sandbox-") as folder:
+            try:
+                line: dict[str, Any] = {
+                    "base_url": sandbox.base_url,
+                    "cdn_base_url": sandbox.cdn_base_url,
+                    "token": sandbox.token,
+                }
+                if sandbox.cdn_https:
+                    ca_file = Path(folder) / "cdn-ca.pem"
+                    ca_file.write_bytes(sandbox.cdn_ca_pem)
+                    line.update(cdn_ca_file=str(ca_file), cdn_host=sandbox.cdn_host)
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
+                await stop.wait()
+            finally:
+                final_stats.append(sandbox.stats.snapshot())

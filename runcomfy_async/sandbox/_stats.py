@@ -29,6 +29,7 @@ class JobRecord:
         submitted_s, started_s, finished_s: sandbox-clock times (None until they happen).
         outcome: the job's state now.
         input_key: the canonical JSON of the job's input (the key of ``submissions_by_input``).
+        cost_usd: what the job was billed (set when it succeeds; 0 otherwise).
     """
 
     index: int
@@ -41,6 +42,7 @@ class JobRecord:
     finished_s: float | None = None
     outcome: JobOutcome = "in_queue"
     input_key: str = ""
+    cost_usd: float = 0.0
 
     @property
     def submitted_model_s(self) -> float:
@@ -95,7 +97,11 @@ class SandboxStats:
         cdn_requests: requests the CDN served, files or not.
         cdn_credentials_seen: CDN requests that carried ``Authorization`` or a token.
         restarts: API restarts.
+        spend_usd: what succeeded jobs were billed, in all (USD).
+        spend_by_token: the same per token (the account that submitted).
         jobs: one record per created job, in submission order.
+
+    Clearing the counters does not refill a balance: the sandbox bills from its own ledger.
     """
 
     requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
@@ -109,6 +115,8 @@ class SandboxStats:
     cdn_requests: int = 0
     cdn_credentials_seen: list[CdnSighting] = attrs.field(factory=list)
     restarts: int = 0
+    spend_usd: float = 0.0
+    spend_by_token: dict[str, float] = attrs.field(factory=dict)
     jobs: list[JobRecord] = attrs.field(factory=list)
 
     def job(self, request_id: str) -> JobRecord | None:
@@ -135,6 +143,8 @@ class SandboxStats:
             cdn_requests=self.cdn_requests,
             cdn_credentials_seen=tuple(self.cdn_credentials_seen),
             restarts=self.restarts,
+            spend_usd=self.spend_usd,
+            spend_by_token=dict(self.spend_by_token),
             jobs=tuple(attrs.evolve(record) for record in self.jobs),
         )
 
@@ -154,6 +164,8 @@ class StatsSnapshot:
     cdn_requests: int
     cdn_credentials_seen: tuple[CdnSighting, ...]
     restarts: int
+    spend_usd: float
+    spend_by_token: dict[str, float]
     jobs: tuple[JobRecord, ...]
 
     def runs_by_input(self) -> dict[str, int]:
@@ -187,5 +199,7 @@ class StatsSnapshot:
             "cdn_requests": self.cdn_requests,
             "cdn_credentials_seen": [attrs.asdict(s) for s in self.cdn_credentials_seen],
             "restarts": self.restarts,
+            "spend_usd": self.spend_usd,
+            "spend_by_token": self.spend_by_token,
             "jobs": [record.to_json_dict() for record in self.jobs],
         }

@@ -8,6 +8,7 @@ sandbox's loop and waits for the answer, so nothing is touched from two threads 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
@@ -16,8 +17,8 @@ from typing import Any, TypeVar
 from typing_extensions import Self
 
 from ._constants import (
+    CDN_TLS_HOST,
     DEFAULT_RETENTION_S,
-    DEFAULT_SEED,
     DEFAULT_TIME_SCALE,
     DEFAULT_WORKERS,
     LOOPBACK_HOST,
@@ -27,6 +28,7 @@ from ._faults import CdnFaults, FaultPlan
 from ._models import ModelSpec
 from ._sandbox import Sandbox
 from ._stats import StatsSnapshot
+from ._tls import SandboxResolver
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ class ThreadedSandbox:
         self,
         *,
         token: str | None = None,
-        seed: int = DEFAULT_SEED,
+        seed: int | None = None,
         workers: int = DEFAULT_WORKERS,
         time_scale: float = DEFAULT_TIME_SCALE,
         retention_s: float = DEFAULT_RETENTION_S,
@@ -53,6 +55,10 @@ class ThreadedSandbox:
         port: int = 0,
         cdn_port: int = 0,
         models: Iterable[ModelSpec] | None = None,
+        failure_rate: float = 0.0,
+        balance_usd: float | None = None,
+        cdn_https: bool = False,
+        cdn_host: str = CDN_TLS_HOST,
     ) -> None:
         self._sandbox = Sandbox(
             token=token,
@@ -66,6 +72,10 @@ class ThreadedSandbox:
             port=port,
             cdn_port=cdn_port,
             models=models,
+            failure_rate=failure_rate,
+            balance_usd=balance_usd,
+            cdn_https=cdn_https,
+            cdn_host=cdn_host,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -142,6 +152,29 @@ class ThreadedSandbox:
         return self._sandbox.cdn_base_url
 
     @property
+    def cdn_https(self) -> bool:
+        """Whether the CDN serves HTTPS under `cdn_host`."""
+        return self._sandbox.cdn_https
+
+    @property
+    def cdn_host(self) -> str:
+        """The CDN's host name in HTTPS mode."""
+        return self._sandbox.cdn_host
+
+    @property
+    def cdn_ca_pem(self) -> bytes:
+        """The PEM of the HTTPS CDN's test CA."""
+        return self._sandbox.cdn_ca_pem
+
+    def cdn_ssl_context(self) -> ssl.SSLContext:
+        """A client SSL context that trusts the HTTPS CDN's test CA."""
+        return self._sandbox.cdn_ssl_context()
+
+    def resolver(self) -> SandboxResolver:
+        """A new aiohttp resolver mapping the sandbox's host names to 127.0.0.1."""
+        return self._sandbox.resolver()
+
+    @property
     def port(self) -> int:
         """The API's port."""
         return self._sandbox.port
@@ -170,6 +203,34 @@ class ThreadedSandbox:
     def models(self) -> Mapping[str, ModelSpec]:
         """The served models by id (a copy)."""
         return self._call(lambda: self._sandbox.models)
+
+    @property
+    def failure_rate(self) -> float:
+        """The share of jobs that fail on every model."""
+        return self._sandbox.failure_rate
+
+    @failure_rate.setter
+    def failure_rate(self, rate: float) -> None:
+        def assign() -> None:
+            self._sandbox.failure_rate = rate
+
+        self._call(assign)
+
+    @property
+    def balance_usd(self) -> float | None:
+        """What each token may spend (None: no limit)."""
+        return self._sandbox.balance_usd
+
+    @balance_usd.setter
+    def balance_usd(self, balance: float | None) -> None:
+        def assign() -> None:
+            self._sandbox.balance_usd = balance
+
+        self._call(assign)
+
+    def spent_usd(self, token: str | None = None) -> float:
+        """What `token` (the main one when None) has been billed so far."""
+        return self._call(lambda: self._sandbox.spent_usd(token))
 
     def add_token(self) -> str:
         """Issue another valid token."""

@@ -1,4 +1,11 @@
-"""Bearer tokens: the ones the sandbox accepts, the revoked ones, and the auth check."""
+"""Bearer tokens: the ones the sandbox accepts, the revoked ones, and the auth check.
+
+Every token problem answers 400004 with HTTP 400, as the Model API's error page documents for
+a missing, expired or revoked token. A token the sandbox never issued gets the same answer:
+the service cannot tell a mistyped token from one that expired, and the page gives no other
+code for it. 401001 (from RunComfy's general error pages) is never answered: nothing on the
+Model API's own page says when it would be, and a client must treat both alike anyway.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import secrets
 from typing import Final
 
 from ._constants import TOKEN_BYTES
-from ._http import token_missing, unauthorized
+from ._http import token_missing
 
 BEARER: Final = "bearer "
 
@@ -57,4 +64,4 @@ class TokenBook:
             return token
         if token in self._revoked:
             raise token_missing("token expired or revoked")
-        raise unauthorized()
+        raise token_missing("token invalid, expired or revoked")

@@ -1,4 +1,5 @@
-"""Tokens and ownership: 400004, 401001, 403001, 404001 (unknown and expired)."""
+"""Tokens and ownership: 400004 (missing, unknown, revoked), 403001, 404001 (unknown and
+expired)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,20 @@ async def test_missing_token_is_400004(sandbox: Sandbox, headers: dict[str, str]
     assert "token missing" in body["error_message"]
 
 
-async def test_wrong_token_is_401001(sandbox: Sandbox) -> None:
+async def test_unknown_token_is_400004_like_an_expired_one(sandbox: Sandbox) -> None:
     async with aiohttp.ClientSession(headers=auth("not-a-token")) as stranger:
         status, body = await call(stranger, "GET", f"{sandbox.base_url}/models")
 
-    assert (status, body["error_code"]) == (401, 401001)
+    assert (status, body["error_code"]) == (400, 400004)
+    assert set(body) == {"error_code", "error_message"}
+
+
+@pytest.mark.parametrize("route", ["models", "models/categories", f"models/{T2I}"])
+async def test_every_catalog_route_wants_a_token(sandbox: Sandbox, route: str) -> None:
+    async with aiohttp.ClientSession() as anonymous:
+        status, body = await call(anonymous, "GET", f"{sandbox.base_url}/{route}")
+
+    assert (status, body["error_code"]) == (400, 400004)
 
 
 async def test_revoked_token_is_400004(sandbox: Sandbox) -> None:

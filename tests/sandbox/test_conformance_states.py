@@ -108,9 +108,10 @@ async def test_cancelling_a_queued_job_cancels_it_and_moves_the_queue_up(
     cancellations = one_worker.stats.cancellations
 
     assert code == 202
+    # As in the documentation's example answer: the request is over, the outcome says how.
     assert answer == {
         "request_id": jobs[2]["request_id"],
-        "status": "cancelled",
+        "status": "completed",
         "outcome": "cancelled",
     }
     assert last["queue_position"] == 1
@@ -191,7 +192,7 @@ async def test_queued_result_has_created_at_only(
 async def test_include_cost_adds_the_models_price(
     sandbox: Sandbox, session: aiohttp.ClientSession
 ) -> None:
-    sandbox.register_model(ModelSpec("test/priced", PROMPT_SCHEMA, cost_usd=0.25))
+    sandbox.register_model(ModelSpec("test/priced", PROMPT_SCHEMA, base_price_usd=0.25))
     job = await submit(session, sandbox.base_url, "test/priced", {"prompt": "x"})
 
     _, plain = await call(session, "GET", job["result_url"])
