@@ -11,7 +11,7 @@ from ._events import (
     Phase,
     RateChanged,
 )
-from ._options import MapOptions
+from ._options import Deadlines, Downloads, Limits, MapOptions, Resubmit
 from ._outcome import Outcome, OutcomeState, Timings
 
 __all__ = [
@@ -19,13 +19,17 @@ __all__ = [
     "BatchEvent",
     "BatchProgress",
     "CancelReport",
+    "Deadlines",
+    "Downloads",
     "JobCompleted",
     "JobStateChanged",
     "JobSubmitted",
+    "Limits",
     "MapOptions",
     "Outcome",
     "OutcomeState",
     "Phase",
     "RateChanged",
+    "Resubmit",
     "Timings",
 ]

@@ -71,10 +71,10 @@ class BatchCore:
         self.progress = BatchProgress()
         self.clock = time.monotonic
         self.planner: PollPlanner = options.poll or AdaptivePoll()
-        bucket = TokenBucket(
-            rate=options.submit_rate or math.inf, burst=options.submit_burst, clock=self.clock
-        )
-        self.rate = AdaptiveRate(bucket, max_rate=options.submit_rate or math.inf)
+        limits = options.limits
+        rate = limits.submit_rate or math.inf
+        bucket = TokenBucket(rate=rate, burst=limits.submit_burst, clock=self.clock)
+        self.rate = AdaptiveRate(bucket, max_rate=rate)
         # This batch's own hooks: retries and 429s of its requests, and no one else's.
         self.hooks = CallHooks(on_retry=self._on_retry, on_rate_limited=self._on_rate_limited)
         self.on_event = options.on_event
@@ -82,8 +82,8 @@ class BatchCore:
         # Plain asyncio semaphores on the per-job path: anyio's limiters also track which
         # task borrowed each token, a cost paid several times per job that nothing here
         # needs (slots are released by the consumer, not by the task that took them).
-        self.slots = asyncio.Semaphore(options.max_in_flight)
-        self.http = asyncio.Semaphore(options.max_concurrent_requests)
+        self.slots = asyncio.Semaphore(options.limits.max_in_flight)
+        self.http = asyncio.Semaphore(options.limits.max_concurrent_requests)
         self.batch_deadline = math.inf
         self.pending: dict[int, Item] = {}
         self.heap: list[tuple[float, int, Item]] = []
@@ -93,10 +93,10 @@ class BatchCore:
         self.inputs_done = False
         self.drained = anyio.Event()
         self.finish_send, self.finish_recv = anyio.create_memory_object_stream[Item](
-            options.max_in_flight + 1
+            options.limits.max_in_flight + 1
         )
         self.out_send, self.out_recv = anyio.create_memory_object_stream[Outcome](
-            options.max_in_flight + 1
+            options.limits.max_in_flight + 1
         )
 
     def close_streams(self) -> None:
@@ -106,8 +106,8 @@ class BatchCore:
     # --- Pending jobs --------------------------------------------------------------------
 
     def set_deadline(self, item: Item) -> None:
-        if self.options.job_timeout is not None:
-            item.deadline = self.clock() + self.options.job_timeout
+        if self.options.deadlines.job_timeout is not None:
+            item.deadline = self.clock() + self.options.deadlines.job_timeout
         item.deadline = min(item.deadline, self.batch_deadline)
 
     def accepted(self, item: Item, request_id: str) -> None:

@@ -29,9 +29,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -40,6 +48,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from .._constants import BATCH_CANCEL_CONCURRENCY, BATCH_FINISHERS, LOGGER_NAME
+from ..api._api import Api
 from ..core._errors import BatchAbortedError, InputProblem, InvalidInputError
 from ..core._events import call_hook
 from ..core._inputs import ModelInput, check_model_id, resolve_input
@@ -54,9 +63,6 @@ from ._poller import Poller
 from ._resume import JournalReader, Resumer
 from ._submitter import Submitter
 
-if TYPE_CHECKING:
-    from ..client._client import AsyncRunComfy
-
 __all__ = ["Batch"]
 
 _log = logging.getLogger(LOGGER_NAME)
@@ -66,7 +72,8 @@ class Batch:
     """A running batch: an async context manager and, inside it, an async iterator of
     :class:`Outcome` in completion order (or input order with ``ordered=True``).
 
-    Made by :meth:`AsyncRunComfy.map`; see :class:`MapOptions` for its knobs.
+    Made by :meth:`AsyncRunComfy.map`; see :class:`MapOptions` for its knobs. It needs
+    only the typed API layer and an input check, not the client.
 
     Attributes:
         progress: live counters.
@@ -75,7 +82,8 @@ class Batch:
 
     def __init__(
         self,
-        client: AsyncRunComfy,
+        api: Api,
+        validate: Callable[[str, Mapping[str, Any]], Awaitable[None]],
         model_id: str | None,
         inputs: Iterable[Any] | AsyncIterable[Any],
         options: MapOptions,
@@ -89,11 +97,11 @@ class Batch:
                 "inputs must be an iterable or async iterable of inputs (not a single "
                 f"mapping or string), got {type(inputs).__name__}"
             )
-        self._client = client
+        self._validate = validate
         self._model_id = model_id
         self._inputs = inputs
         self.options = options
-        self._core = core = BatchCore(client.api, options)
+        self._core = core = BatchCore(api, options)
         self.progress: BatchProgress = core.progress
         self.cancel_report: CancelReport | None = None
         self._poller = Poller(core, resubmit=self._resubmit)
@@ -120,8 +128,8 @@ class Batch:
             raise RuntimeError("a batch can be entered only once; call client.map again")
         self._entered = True
         core = self._core
-        if self.options.deadline is not None:
-            core.batch_deadline = core.clock() + self.options.deadline
+        if self.options.deadlines.batch is not None:
+            core.batch_deadline = core.clock() + self.options.deadlines.batch
         try:
             await core.store.open()
             await self._journal.start()
@@ -204,10 +212,10 @@ class Batch:
     async def _run(self) -> None:
         core = self._core
         opts = self.options
-        submitters = min(opts.max_concurrent_requests, opts.max_in_flight)
+        submitters = min(opts.limits.max_concurrent_requests, opts.limits.max_in_flight)
         async with anyio.create_task_group() as background:
             background.start_soon(self._poller.scheduler)
-            for _ in range(opts.max_concurrent_requests):
+            for _ in range(opts.limits.max_concurrent_requests):
                 background.start_soon(self._poller.worker)
             if core.store.active:
                 for _ in range(BATCH_FINISHERS):
@@ -321,7 +329,7 @@ class Batch:
             return
         if item.problem is None and self.options.validate and item.model_id and item.payload:
             try:
-                await self._client.validate(item.model_id, item.payload)
+                await self._validate(item.model_id, item.payload)
             except InvalidInputError as exc:
                 item.problem = exc
         if item.problem is not None:
@@ -360,7 +368,7 @@ class Batch:
         cancelled: list[str] = []
         not_cancelled: list[str] = []
         limiter = anyio.CapacityLimiter(BATCH_CANCEL_CONCURRENCY)
-        deadline = core.clock() + self.options.cancel_timeout
+        deadline = core.clock() + self.options.deadlines.cancel
 
         async def cancel_one(item: Item) -> None:
             assert item.request_id is not None
@@ -377,7 +385,7 @@ class Batch:
             else:
                 not_cancelled.append(item.request_id)
 
-        with anyio.move_on_after(self.options.cancel_timeout):
+        with anyio.move_on_after(self.options.deadlines.cancel):
             async with anyio.create_task_group() as tg:
                 for item in pending:
                     tg.start_soon(cancel_one, item)

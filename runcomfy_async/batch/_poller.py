@@ -158,9 +158,9 @@ class Poller:
         if result.state is JobState.SUCCEEDED:
             await core.conclude(item, InputState.SUCCEEDED, result=result)
         elif result.state is JobState.FAILED:
-            if item.attempts <= core.options.resubmit_failed:
+            if item.attempts <= core.options.resubmit.failed:
                 _log.info("input %d: job %s failed; resubmitting (%d of %d)", item.index,
-                          item.request_id, item.attempts, core.options.resubmit_failed)
+                          item.request_id, item.attempts, core.options.resubmit.failed)
                 with anyio.CancelScope(shield=True):
                     await core.store.job_over(item.index, InputState.FAILED, result, None)
                 core.pending.pop(item.index, None)

@@ -97,7 +97,7 @@ class Resumer:
         action = resume_action(
             entry.state,
             has_request_id=bool(entry.request_id),
-            resubmit_unknown=core.options.resume_unknown and not item.orphan,
+            resubmit_unknown=core.options.resubmit.unknown and not item.orphan,
         )
         if RULES[entry.state].job_may_exist and not item.orphan:
             check_same_input(entry, item.model_id, item.payload)

@@ -62,9 +62,10 @@ class BatchStore:
     async def _open(self) -> None:
         if self.options.journal is not None:
             self.journal = await Journal.open(self.options.journal)
-        if self.options.download_to is None:
+        downloads = self.options.downloads
+        if downloads is None:
             return
-        folder = Path(self.options.download_to)
+        folder = Path(downloads.folder)
         manifest_path = folder / MANIFEST_NAME
         if manifest_path.exists():
             # Read off the event loop: a manifest of a long batch has 100,000 lines.
@@ -74,8 +75,8 @@ class BatchStore:
                 await self._check_journal_knows(records, manifest_path)
         self.downloader = Downloader(
             folder,
-            allowed_hosts=self.options.download_hosts,
-            allowed_origins=self.options.download_origins,
+            allowed_hosts=downloads.hosts,
+            allowed_origins=downloads.origins,
         )
         await self.downloader.__aenter__()
         self.manifest = Manifest(manifest_path)

@@ -101,14 +101,14 @@ class Submitter:
         now = core.clock()
         if now >= core.batch_deadline:
             return True
-        timeout = core.options.job_timeout
+        timeout = core.options.deadlines.job_timeout
         return timeout is not None and now - item.first_try >= timeout
 
     def _submit_deadline(self, item: Item) -> float:
         core = self._core
         deadline = core.batch_deadline
-        if core.options.job_timeout is not None:
-            deadline = min(deadline, item.first_try + core.options.job_timeout)
+        if core.options.deadlines.job_timeout is not None:
+            deadline = min(deadline, item.first_try + core.options.deadlines.job_timeout)
         return deadline
 
     async def submit(self, item: Item) -> None:
@@ -145,7 +145,7 @@ class Submitter:
                 await core.conclude(item, InputState.REFUSED, error=exc)
                 return
             except SubmitOutcomeUnknownError as exc:
-                if core.options.resubmit_unknown:
+                if core.options.resubmit.unknown:
                     _log.warning("input %d: resubmitting as asked (this may pay twice)",
                                  item.index)
                     item.attempts += 1

@@ -168,7 +168,7 @@ class _BatchRun:
         batch = client.map(
             None,
             [(item.model_id, item.payload) for item in self.inputs],
-            MapOptions(on_event=display.on_event, **options),
+            options=MapOptions.build(on_event=display.on_event, **options),
         )
         try:
             with display, context.interrupt.stops():

@@ -1,4 +1,8 @@
-"""``AsyncRunComfy``: one method per API operation, plus ``wait``, ``run`` and ``map``."""
+"""``AsyncRunComfy``: one method per API operation, plus ``wait``, ``run`` and ``map``.
+
+The facade over the layers below it: the typed API layer for single calls, the batch
+engine for ``map``. Configuration (token, base URL) is resolved in :mod:`._config`.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,30 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
-from yarl import URL
 
 from .._constants import (
-    BASE_URL_ENV,
+    BATCH_CANCEL_TIMEOUT_S,
     CANCEL_ON_EXIT_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
-    DEFAULT_BASE_URL,
+    DOWNLOAD_ALLOWED_HOST_SUFFIXES,
     LOGGER_NAME,
+    MAX_CONCURRENT_REQUESTS,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_HOST,
+    MAX_IN_FLIGHT,
     READ_TIMEOUT_S,
-    TOKEN_ENVS,
+    SUBMIT_BURST,
     TOTAL_TIMEOUT_S,
     WAIT_LAST_LOOK_S,
     WAIT_TIMEOUT_S,
 )
 from ..api._api import Api, SubmitWitness
+from ..batch import Batch, BatchEvent, MapOptions
 from ..core._errors import (
     ConfigurationError,
     JobCancelledError,
@@ -42,67 +48,22 @@ from ..core._errors import (
 )
 from ..core._events import RetryEvent
 from ..core._inputs import ModelInput, check_request_id, resolve_input
-from ..core._net import is_loopback
 from ..core._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
 from ..http._shield import finish_despite_cancellation
 from ..http._transport import Timeouts, Transport
 from ..policies import PollSchedule, RetryPolicy
+from ..policies.adaptive_poll import PollPlanner
+from ._config import resolve_base_url, resolve_token
 
 if TYPE_CHECKING:
     from ..api._catalog import ModelCatalog
-    from ..batch import Batch, MapOptions
 
 __all__ = ["AsyncRunComfy", "resolve_base_url", "resolve_token"]
 
 _log = logging.getLogger(LOGGER_NAME)
 
 InputLike = Mapping[str, Any] | ModelInput
-
-
-def resolve_token(api_token: str | None) -> str:
-    """The token: the argument, else the first of the environment variables that is set."""
-    if api_token is not None:
-        if not isinstance(api_token, str) or not api_token.strip():
-            raise ConfigurationError("api_token must be a non-empty string")
-        return api_token.strip()
-    for name in TOKEN_ENVS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    raise ConfigurationError(
-        "no RunComfy API token: pass api_token=... or set one of "
-        + ", ".join(TOKEN_ENVS)
-        + " (looked at, in that order; all unset or empty)"
-    )
-
-
-def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> URL:
-    """The API base URL: the argument, else ``RUNCOMFY_MODEL_API_BASE``, else RunComfy's.
-
-    Plain ``http://`` is refused for hosts other than loopback, because the token would
-    cross the network in clear text; ``allow_insecure_http=True`` lifts that.
-    """
-    text = base_url or os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
-    try:
-        url = URL(text)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"base_url {text!r} is not a URL: {exc}") from None
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ConfigurationError(
-            f"base_url {text!r} must be an absolute http(s) URL such as {DEFAULT_BASE_URL}"
-        )
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ConfigurationError(
-            "base_url must not carry credentials, a query or a fragment; "
-            "the token goes in api_token or RUNCOMFY_API_TOKEN"
-        )
-    if url.scheme == "http" and not is_loopback(url.host) and not allow_insecure_http:
-        raise ConfigurationError(
-            f"refusing plain-http base_url for non-loopback host {url.host!r}: the token would "
-            "travel unencrypted. Use https, or pass allow_insecure_http=True if you know why."
-        )
-    return url.with_path(url.path.rstrip("/") or "/")
 
 
 class AsyncRunComfy:
@@ -513,8 +474,27 @@ class AsyncRunComfy:
         self,
         model_id: str | None,
         inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
+        submit_rate: float | None = None,
+        submit_burst: int = SUBMIT_BURST,
+        job_timeout: float | None = WAIT_TIMEOUT_S,
+        deadline: float | None = None,
+        cancel_timeout: float = BATCH_CANCEL_TIMEOUT_S,
+        resubmit_failed: int = 0,
+        resubmit_unknown: bool = False,
+        journal: str | os.PathLike[str] | None = None,
+        download_to: str | os.PathLike[str] | None = None,
+        download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
+        download_origins: Sequence[str] = (),
+        poll: PollPlanner | None = None,
+        ordered: bool = False,
+        fail_fast: bool = False,
+        validate: bool = False,
+        include_cost: bool = False,
+        on_event: Callable[[BatchEvent], Any] | None = None,
         options: MapOptions | None = None,
-        **kwargs: Any,
     ) -> Batch:
         """Run many jobs; hand back :class:`~runcomfy_async.Outcome`\\ s as they complete.
 
@@ -524,17 +504,34 @@ class AsyncRunComfy:
                 async for outcome in outcomes:
                     ...
 
-        See :class:`~runcomfy_async.MapOptions` for every knob (``max_in_flight``,
-        ``journal``, ``timeout``, ``ordered``, ``fail_fast``, ...), which may also be given
-        as keyword arguments.
+        Args:
+            model_id: the model every input is for; None when each input says its own (a
+                typed input, or a ``(model_id, input)`` pair).
+            inputs: any iterable or async iterable, pulled lazily.
+            max_in_flight, max_concurrent_requests, submit_rate, submit_burst: see
+                :class:`~runcomfy_async.Limits`.
+            job_timeout, deadline, cancel_timeout: see :class:`~runcomfy_async.Deadlines`
+                (``deadline`` is its ``batch``).
+            resubmit_failed, resubmit_unknown: see :class:`~runcomfy_async.Resubmit`.
+            journal: a SQLite journal path: the batch survives crashes and resumes.
+            download_to, download_hosts, download_origins: see
+                :class:`~runcomfy_async.Downloads`.
+            poll, ordered, fail_fast, validate, include_cost, on_event: see
+                :class:`~runcomfy_async.MapOptions`.
+            options: all of the above as one value (then give none of them separately).
         """
-        from ..batch import Batch, MapOptions
-
         if options is None:
-            options = MapOptions(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either options=MapOptions(...) or keyword arguments, not both")
-        return Batch(self, model_id, inputs, options)
+            options = MapOptions.build(
+                max_in_flight=max_in_flight, max_concurrent_requests=max_concurrent_requests,
+                submit_rate=submit_rate, submit_burst=submit_burst, job_timeout=job_timeout,
+                deadline=deadline, cancel_timeout=cancel_timeout,
+                resubmit_failed=resubmit_failed, resubmit_unknown=resubmit_unknown,
+                journal=journal, download_to=download_to, download_hosts=download_hosts,
+                download_origins=download_origins, poll=poll, ordered=ordered,
+                fail_fast=fail_fast, validate=validate, include_cost=include_cost,
+                on_event=on_event,
+            )
+        return Batch(self._api, self.validate, model_id, inputs, options)
 
 
 class _WaitExpired(Exception):

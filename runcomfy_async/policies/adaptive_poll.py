@@ -38,7 +38,7 @@ from .._constants import (
     ADAPTIVE_MIN_INTERVAL_S,
     ADAPTIVE_TARGET_LAG_FRACTION,
 )
-from ._validate import finite_positive
+from ..core._validate import finite_positive
 from .poll import PollSchedule
 
 __all__ = ["AdaptivePoll", "BackoffPoll", "FixedIntervalPoll", "PollPlanner"]

@@ -14,7 +14,7 @@ import attrs
 
 from runcomfy_async._constants import POLL_FIRST_DELAY_S, POLL_GROWTH, POLL_JITTER, POLL_MAX_DELAY_S
 
-from ._validate import finite_non_negative, finite_positive, fraction
+from ..core._validate import finite_non_negative, finite_positive, fraction
 
 __all__ = ["PollSchedule"]
 

@@ -26,7 +26,7 @@ from .._constants import (
     RATE_RECOVERY_AFTER,
     RATE_RECOVERY_STEP,
 )
-from ._validate import finite_positive, positive_int
+from ..core._validate import finite_positive, positive_int
 
 __all__ = ["AdaptiveRate", "TokenBucket"]
 

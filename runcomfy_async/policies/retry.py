@@ -31,7 +31,7 @@ from runcomfy_async._constants import (
     RETRY_MULTIPLIER,
 )
 
-from ._validate import finite_non_negative, finite_positive, positive_int
+from ..core._validate import finite_non_negative, finite_positive, positive_int
 
 __all__ = [
     "Attempt",

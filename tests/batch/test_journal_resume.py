@@ -141,7 +141,7 @@ async def test_intent_without_request_id_is_reported_not_resubmitted(
         assert by_index[2].ok
         assert '{"prompt":"p 1"}' not in sandbox.stats.snapshot().submissions_by_input
         # Asked to, a later run resubmits it.
-        again = await run_all(client, FAST, inputs, journal=journal_path, resume_unknown=True)
+        again = await run_all(client, FAST, inputs, journal=journal_path, resubmit_unknown=True)
     assert {o.index: o.state for o in again}[1] is OutcomeState.SUCCEEDED
     assert sandbox.stats.snapshot().submissions_by_input['{"prompt":"p 1"}'] == 1
 

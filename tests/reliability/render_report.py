@@ -86,7 +86,7 @@ def render(data: Mapping[str, Any]) -> str:
     lines += _batch_rows("Crash and resume", [
         (name, data[key]) for name, key in (
             ("report unknown outcomes", "crash_resume_report_unknown"),
-            ("`resubmit_unknown` + `resume_unknown`", "crash_resume_resubmit"),
+            ("`resubmit_unknown`", "crash_resume_resubmit"),
         ) if key in data
     ])
     secrets = data.get("secrets")

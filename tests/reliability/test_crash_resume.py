@@ -106,7 +106,7 @@ async def crash_and_resume(
         async with client, client.map(
             STEADY_MODEL, inputs, journal=tmp_path / "journal.sqlite",
             download_to=tmp_path / "out", download_origins=[sb.cdn_base_url],
-            max_in_flight=32, resubmit_unknown=resubmit, resume_unknown=resubmit,
+            max_in_flight=32, resubmit_unknown=resubmit,
         ) as batch:
             outcomes = [o async for o in batch]
         view = sandbox_view(sb)
