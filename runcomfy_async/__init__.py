@@ -51,19 +51,11 @@ from .core._errors import (
     WaitTimeoutError,
 )
 from .core._events import RetryEvent
+from .core._identity import input_fingerprint
 from .core._inputs import ModelInput
 from .core._lifecycle import InputState
-from .core._wire import (
-    CancelAnswer,
-    CancelOutcome,
-    Job,
-    JobResult,
-    JobState,
-    JobStatus,
-    ModelInfo,
-    input_fingerprint,
-)
-from .http._transport import Timeouts
+from .core._wire import CancelAnswer, CancelOutcome, Job, JobResult, JobState, JobStatus, ModelInfo
+from .http._timeouts import Timeouts
 from .policies import PollSchedule, RetryPolicy
 from .policies.adaptive_poll import AdaptivePoll, BackoffPoll, FixedIntervalPoll, PollPlanner
 

@@ -35,6 +35,11 @@ ERROR_BODY_QUOTE_CHARS: Final = 300
 MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 # A JSON answer larger than this is refused rather than read into memory.
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+# What one result can make a batch do: output URLs acted on per job, the longest URL kept,
+# and how deeply `output` is walked for URLs.
+MAX_OUTPUTS_PER_JOB: Final = 64
+MAX_OUTPUT_URL_CHARS: Final = 4096
+MAX_OUTPUT_NESTING: Final = 16
 
 # --- Retries (GETs, and submits that certainly did not arrive) ------------------------------
 RETRY_MAX_ATTEMPTS: Final = 6
@@ -122,3 +127,15 @@ VALIDATOR_CACHE_SIZE: Final = 128
 # Ideogram's own spec caps an input image at 10 MB; newer pages allow 25 MB. We take the
 # larger so as not to refuse what the service takes; the whole request stays under 64 MiB.
 MAX_INPUT_IMAGE_BYTES: Final = 25 * 1024 * 1024
+# A mask grey level at or above this counts as white, below it as black: JPEG noise in a
+# black-and-white mask must not make it look partial or full.
+MASK_WHITE_FROM: Final = 128
+# A value quoted in an input error is abbreviated, so that a data: URI or a file's bytes
+# cannot put megabytes into a message: bytes longer than ABBREVIATE_BYTES_OVER are shown by
+# their size, text longer than ABBREVIATE_TEXT_OVER by its first ABBREVIATED_TEXT_CHARS
+# characters and its length.
+ABBREVIATE_BYTES_OVER: Final = 64
+ABBREVIATE_TEXT_OVER: Final = 200
+ABBREVIATED_TEXT_CHARS: Final = 48
+# An image URL's repr is cut to this many characters (its query string is never shown).
+IMAGE_URL_REPR_CHARS: Final = 100

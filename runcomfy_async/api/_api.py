@@ -31,18 +31,10 @@ from ..core._errors import (
     SubmitOutcomeUnknownError,
     TransportError,
 )
+from ..core._identity import input_fingerprint
 from ..core._inputs import check_request_id
-from ..core._wire import (
-    CancelAnswer,
-    Job,
-    JobResult,
-    JobStatus,
-    input_fingerprint,
-    parse_cancel,
-    parse_job,
-    parse_result,
-    parse_status,
-)
+from ..core._parse import parse_cancel, parse_job, parse_result, parse_status
+from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import NO_HOOKS, CallHooks, Failure
 from ..http._shield import finish_despite_cancellation
 from ..http._transport import Transport, encode_body

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._constants import VALIDATOR_CACHE_SIZE
 from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError
-from ..core._wire import canonical_json
+from ..core._identity import canonical_json
 from ..media._images import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
 
 if TYPE_CHECKING:

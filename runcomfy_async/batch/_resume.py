@@ -23,7 +23,8 @@ import anyio
 from .._constants import LOGGER_NAME, RESUME_PAGE_SIZE
 from ..core._errors import JobFailedError, RunComfyError, SubmitOutcomeUnknownError
 from ..core._lifecycle import RULES, InputState, ResumeAction, resume_action
-from ..core._wire import JobResult, parse_result
+from ..core._parse import parse_result
+from ..core._wire import JobResult
 from ..store._journal import JournalEntry
 from ._core import BatchCore
 from ._item import Item

@@ -51,7 +51,8 @@ from ..core._inputs import ModelInput, check_request_id, resolve_input
 from ..core._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
 from ..http._shield import finish_despite_cancellation
-from ..http._transport import Timeouts, Transport
+from ..http._timeouts import Timeouts
+from ..http._transport import Transport
 from ..policies import PollSchedule, RetryPolicy
 from ..policies.adaptive_poll import PollPlanner
 from ._config import resolve_base_url, resolve_token

@@ -73,7 +73,6 @@ __all__ = [
     "SubmitOutcomeUnknownError",
     "TransportError",
     "WaitTimeoutError",
-    "error_for_response",
     "error_json",
     "quote_body",
     "redact_url",
@@ -505,89 +504,6 @@ class WaitTimeoutError(JobError, TimeoutError):
         elif cancelled_remotely is False:
             text += "; it could not be cancelled and may still run (and be billed)"
         super().__init__(text, request_id=request_id)
-
-
-# --- Mapping an answer to an error ---------------------------------------------------------
-
-_BY_CODE: dict[int, type[APIError]] = {
-    400001: InvalidRequestError,
-    400002: InsufficientBalanceError,
-    400004: AuthenticationError,
-    401001: AuthenticationError,
-    403001: PermissionDeniedError,
-    404001: NotFoundError,
-    422001: InvalidRequestError,
-    429001: RateLimitedError,
-    500001: ServerError,
-}
-
-_BY_STATUS: dict[int, type[APIError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: InsufficientBalanceError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: InvalidRequestError,
-    413: InvalidRequestError,
-    422: InvalidRequestError,
-    429: RateLimitedError,
-}
-
-_NOT_FOUND_HINT = "unknown or expired request id"
-
-
-def error_for_response(
-    *,
-    status: int,
-    error_code: int | None,
-    message: str | None,
-    detail: Any = None,
-    request_id: str | None = None,
-    model_id: str | None = None,
-    retry_after: float | None = None,
-) -> APIError:
-    """The typed error for an answer: by RunComfy ``error_code`` first, then by HTTP status.
-
-    The error code wins because RunComfy sometimes answers 200 (or a generic 400) with a
-    specific code in the body.
-    """
-    cls: type[APIError] | None = _BY_CODE.get(error_code) if error_code is not None else None
-    if cls is None and error_code is not None:
-        # Unknown codes follow the HTTP-like convention of their first three digits.
-        cls = _BY_STATUS.get(error_code // 1000) or (
-            ServerError if 500 <= error_code // 1000 < 600 else None
-        )
-    if cls is None:
-        cls = _BY_STATUS.get(status)
-    if cls is None:
-        cls = ServerError if status >= 500 or status < 400 else InvalidRequestError
-    text = message or _default_message(cls, status)
-    if cls is NotFoundError and _NOT_FOUND_HINT not in text.lower():
-        text = f"{text} ({_NOT_FOUND_HINT})"
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "error_code": error_code,
-        "detail": detail,
-        "request_id": request_id,
-        "model_id": model_id,
-    }
-    if cls is RateLimitedError:
-        return RateLimitedError(text, retry_after=retry_after, **kwargs)
-    return cls(text, **kwargs)
-
-
-def _default_message(cls: type[APIError], status: int) -> str:
-    return {
-        AuthenticationError: (
-            "authentication failed: the token is missing, wrong, expired or revoked"
-        ),
-        PermissionDeniedError: "the request belongs to another user",
-        NotFoundError: "not found",
-        InvalidRequestError: "the request was refused as invalid",
-        InsufficientBalanceError: "insufficient balance",
-        RateLimitedError: "rate limited",
-        ServerError: "server error",
-    }.get(cls, f"unexpected HTTP status {status}")
 
 
 def error_json(error: BaseException | None) -> Any:

@@ -1,4 +1,4 @@
-"""What crosses the wire: attrs classes, the project's one cattrs converter, tolerant parsing.
+"""What crosses the wire: attrs classes, the project's one cattrs converter, lenient values.
 
 RunComfy's answers are only partly documented, and different endpoints speak different
 vocabularies (``/status`` says ``completed`` for success *and* failure; ``/result`` says
@@ -11,22 +11,20 @@ therefore:
 - ignore unknown fields;
 - raise :class:`~runcomfy_async.MalformedResponseError` (and nothing else) when an answer
   lacks what is needed to go on, such as a request id.
+
+The parsers themselves are in :mod:`._parse`; an input's identity in :mod:`._identity`.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 import cattrs
-
-from ._errors import MalformedResponseError, quote_body
 
 __all__ = [
     "CancelAnswer",
@@ -36,15 +34,11 @@ __all__ = [
     "JobState",
     "JobStatus",
     "ModelInfo",
-    "canonical_json",
-    "collect_output_urls",
+    "as_float",
+    "as_int",
+    "as_str",
     "converter",
-    "input_fingerprint",
-    "parse_cancel",
-    "parse_job",
-    "parse_model_info",
-    "parse_result",
-    "parse_status",
+    "parse_datetime",
 ]
 
 
@@ -230,7 +224,7 @@ converter = cattrs.Converter(forbid_extra_keys=False)
 """The project's one converter: wire answers in, typed inputs out (unset fields omitted)."""
 
 
-def _parse_datetime(value: object) -> datetime | None:
+def parse_datetime(value: object) -> datetime | None:
     """An aware datetime from ISO-8601 (with ``Z`` or an offset) or epoch seconds, else None."""
     if isinstance(value, bool):
         return None
@@ -251,7 +245,7 @@ def _parse_datetime(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
-def _as_int(value: object) -> int | None:
+def as_int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -266,7 +260,7 @@ def _as_int(value: object) -> int | None:
     return None
 
 
-def _as_float(value: object) -> float | None:
+def as_float(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
@@ -276,187 +270,11 @@ def _as_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _as_str(value: object) -> str | None:
+def as_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 converter.register_structure_hook(JobState, lambda v, _: JobState.from_raw(v))
 converter.register_structure_hook(CancelOutcome, lambda v, _: CancelOutcome.from_raw(v))
-converter.register_structure_hook(datetime, lambda v, _: _parse_datetime(v))
+converter.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
 converter.register_unstructure_hook(datetime, lambda v: v.isoformat())
-
-
-def _require_object(body: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise MalformedResponseError(
-            f"expected a JSON object for {what}, got {type(body).__name__}: "
-            f"{quote_body(_dump(body))}"
-        )
-    return body
-
-
-def _require_request_id(body: Mapping[str, Any], what: str, fallback: str | None) -> str:
-    value = body.get("request_id")
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if fallback is not None:
-        return fallback
-    raise MalformedResponseError(f"{what} has no request_id: {quote_body(_dump(body))}")
-
-
-def _dump(body: object) -> str:
-    try:
-        return json.dumps(body, default=repr)
-    except (TypeError, ValueError):  # pragma: no cover - default=repr makes this rare
-        return repr(body)
-
-
-def parse_job(body: object, *, model_id: str | None = None) -> Job:
-    """A :class:`Job` from a submit answer; MalformedResponseError if it has no request id."""
-    data = _require_object(body, "a submit answer")
-    return Job(
-        request_id=_require_request_id(data, "the submit answer", None),
-        model_id=model_id,
-        status_url=_as_str(data.get("status_url")),
-        result_url=_as_str(data.get("result_url")),
-        cancel_url=_as_str(data.get("cancel_url")),
-        raw=data,
-    )
-
-
-def parse_status(body: object, *, request_id: str | None = None) -> JobStatus:
-    """A :class:`JobStatus` from a ``/status`` answer. Unknown states become ``UNKNOWN``."""
-    data = _require_object(body, "a status answer")
-    raw_state = _as_str(data.get("status"))
-    state = JobState.from_raw(raw_state)
-    position = _as_int(data.get("queue_position")) if state is JobState.QUEUED else None
-    return JobStatus(
-        request_id=_require_request_id(data, "the status answer", request_id),
-        state=state,
-        raw_state=raw_state,
-        queue_position=position,
-        raw=data,
-    )
-
-
-def parse_result(body: object, *, request_id: str | None = None) -> JobResult:
-    """A :class:`JobResult` from a ``/result`` answer, early or final.
-
-    A ``completed`` state in a result (an older spelling of success) counts as
-    ``SUCCEEDED``, unless the answer carries an error and no output, which is a failure.
-    """
-    data = _require_object(body, "a result answer")
-    raw_state = _as_str(data.get("status"))
-    state = JobState.from_raw(raw_state)
-    output = data.get("output")
-    error = data.get("error")
-    outputs = tuple(collect_output_urls(output))
-    if state is JobState.COMPLETED:
-        state = (
-            JobState.FAILED
-            if error not in (None, "", [], {}) and not outputs
-            else (JobState.SUCCEEDED)
-        )
-    return JobResult(
-        request_id=_require_request_id(data, "the result answer", request_id),
-        state=state,
-        raw_state=raw_state,
-        outputs=outputs,
-        output=output,
-        error=error,
-        created_at=_parse_datetime(data.get("created_at")),
-        started_at=_parse_datetime(data.get("started_at")),
-        finished_at=_parse_datetime(data.get("finished_at")),
-        cost=_as_float(data.get("cost")),
-        raw=data,
-    )
-
-
-def parse_cancel(body: object, *, request_id: str | None = None) -> CancelAnswer:
-    """A :class:`CancelAnswer` from a cancel answer."""
-    data = _require_object(body, "a cancel answer")
-    raw_outcome = _as_str(data.get("outcome"))
-    raw_state = _as_str(data.get("status"))
-    outcome = CancelOutcome.from_raw(raw_outcome)
-    state = JobState.from_raw(raw_state)
-    if outcome is CancelOutcome.UNKNOWN and state is JobState.CANCELLED:
-        outcome = CancelOutcome.CANCELLED
-    return CancelAnswer(
-        request_id=_require_request_id(data, "the cancel answer", request_id),
-        outcome=outcome,
-        raw_outcome=raw_outcome,
-        state=state,
-        raw_state=raw_state,
-        raw=data,
-    )
-
-
-def parse_model_info(body: object, *, model_id: str | None = None) -> ModelInfo:
-    """A :class:`ModelInfo` from a catalog entry."""
-    data = _require_object(body, "a model entry")
-    found = _as_str(data.get("model_id")) or _as_str(data.get("id")) or model_id
-    if not found:
-        raise MalformedResponseError(f"a model entry has no model_id: {quote_body(_dump(data))}")
-    schema = data.get("input_schema")
-    if isinstance(schema, str):
-        # Some catalogs ship the schema as a JSON string.
-        try:
-            schema = json.loads(schema)
-        except ValueError:
-            schema = None
-    return ModelInfo(
-        model_id=found,
-        display_name=_as_str(data.get("display_name")) or _as_str(data.get("name")),
-        input_schema=schema if isinstance(schema, Mapping) else None,
-        raw=data,
-    )
-
-
-def collect_output_urls(output: object) -> Iterator[str]:
-    """Every URL in an ``output`` object, in order.
-
-    Values may be a URL string, a list of URL strings, an object with ``url``, or a list of
-    such objects; anything else is skipped (it stays in the raw ``output``).
-    """
-    if isinstance(output, str):
-        if _looks_like_url(output):
-            yield output
-        return
-    if isinstance(output, Mapping):
-        url = output.get("url")
-        if isinstance(url, str) and _looks_like_url(url):
-            yield url
-            return
-        for value in output.values():
-            yield from collect_output_urls(value)
-        return
-    if isinstance(output, list):
-        for item in output:
-            yield from collect_output_urls(item)
-
-
-def _looks_like_url(text: str) -> bool:
-    return text.startswith(("https://", "http://"))
-
-
-# --- Input identity --------------------------------------------------------------------------
-
-
-def canonical_json(value: object) -> str:
-    """Compact JSON with sorted keys: the same input always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def input_fingerprint(model_id: str, payload: Mapping[str, Any]) -> str:
-    """sha256 hex of the model id and the canonical input JSON.
-
-    Used to find a job whose submit outcome is unknown, and by the journal to notice that
-    the input at an index has changed between runs.
-    """
-    digest = hashlib.sha256()
-    digest.update(model_id.encode("utf-8"))
-    digest.update(b"\n")
-    digest.update(canonical_json(payload).encode("utf-8"))
-    return digest.hexdigest()

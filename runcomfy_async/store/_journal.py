@@ -71,7 +71,8 @@ from .._version import __version__
 from ..core._errors import JournalError
 from ..core._files import StoredFile
 from ..core._lifecycle import InputState
-from ..core._wire import JobState, canonical_json, converter, input_fingerprint
+from ..core._identity import canonical_json, input_fingerprint
+from ..core._wire import JobState, converter
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "PastAttempt"]
 

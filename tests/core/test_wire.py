@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 import runcomfy_async as rc
-from runcomfy_async.core._wire import (
+from runcomfy_async.core._parse import (
     collect_output_urls,
     parse_cancel,
     parse_job,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runcomfy_async import JobState, MalformedResponseError
-from runcomfy_async.core._wire import (
+from runcomfy_async.core._parse import (
     parse_cancel,
     parse_job,
     parse_model_info,

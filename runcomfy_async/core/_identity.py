@@ -1,0 +1,32 @@
+"""An input's identity: canonical JSON and its fingerprint.
+
+The fingerprint finds a job whose submit outcome is unknown, and lets the journal notice that
+the input at an index changed between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["canonical_json", "input_fingerprint"]
+
+
+def canonical_json(value: object) -> str:
+    """Compact JSON with sorted keys: the same input always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def input_fingerprint(model_id: str, payload: Mapping[str, Any]) -> str:
+    """sha256 hex of the model id and the canonical input JSON.
+
+    Used to find a job whose submit outcome is unknown, and by the journal to notice that
+    the input at an index has changed between runs.
+    """
+    digest = hashlib.sha256()
+    digest.update(model_id.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(canonical_json(payload).encode("utf-8"))
+    return digest.hexdigest()
