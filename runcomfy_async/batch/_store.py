@@ -26,8 +26,8 @@ import attrs
 
 from .._constants import LOGGER_NAME, MANIFEST_NAME
 from ..core._errors import JournalError, RunComfyError, error_json
-from ..core._lifecycle import InputState
 from ..core._identity import input_fingerprint
+from ..core._lifecycle import InputState
 from ..core._wire import JobResult
 from ..store._downloads import Downloader, DownloadError
 from ..store._journal import Journal, JournalEntry

@@ -70,8 +70,8 @@ from .._constants import JOURNAL_BUSY_TIMEOUT_MS, JOURNAL_MAX_BATCH_OPS
 from .._version import __version__
 from ..core._errors import JournalError
 from ..core._files import StoredFile
-from ..core._lifecycle import InputState
 from ..core._identity import canonical_json, input_fingerprint
+from ..core._lifecycle import InputState
 from ..core._wire import JobState, converter
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "PastAttempt"]
