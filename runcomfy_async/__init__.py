@@ -27,7 +27,6 @@ from .client import AsyncRunComfy, resolve_base_url, resolve_token
 from .core._errors import (
     APIError,
     AuthenticationError,
-    BatchAbortedError,
     ConfigurationError,
     ConnectionFailedError,
     DownloadError,
@@ -35,9 +34,6 @@ from .core._errors import (
     InsufficientBalanceError,
     InvalidInputError,
     InvalidRequestError,
-    JobCancelledError,
-    JobError,
-    JobFailedError,
     JournalError,
     MalformedResponseError,
     NotFoundError,
@@ -46,13 +42,19 @@ from .core._errors import (
     RequestTimeoutError,
     RunComfyError,
     ServerError,
-    SubmitOutcomeUnknownError,
     TransportError,
-    WaitTimeoutError,
 )
 from .core._events import RetryEvent
 from .core._identity import input_fingerprint
 from .core._inputs import ModelInput
+from .core._job_errors import (
+    BatchAbortedError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    SubmitOutcomeUnknownError,
+    WaitTimeoutError,
+)
 from .core._lifecycle import InputState
 from .core._wire import CancelAnswer, CancelOutcome, Job, JobResult, JobState, JobStatus, ModelInfo
 from .http._timeouts import Timeouts

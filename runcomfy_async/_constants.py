@@ -31,6 +31,8 @@ MAX_CONNECTIONS_PER_HOST: Final = 100
 # Bodies quoted in errors are cut to this many characters so that an HTML error page
 # cannot flood a log line.
 ERROR_BODY_QUOTE_CHARS: Final = 300
+# A value quoted in a repr or an input problem is cut to this many characters.
+REPR_CHARS: Final = 80
 # RunComfy caps a whole request at 64 MiB (data: URIs included).
 MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 # A JSON answer larger than this is refused rather than read into memory.
@@ -108,6 +110,9 @@ DOWNLOAD_SLUG_MAX_CHARS: Final = 48
 
 # The manifest a batch appends to in its download folder, one JSON outcome per line.
 MANIFEST_NAME: Final = "manifest.jsonl"
+# Digits of the zero-padded input index at the start of every file name (and of every
+# partial file's name, which is how a killed run's leftovers are found per index).
+DOWNLOAD_INDEX_DIGITS: Final = 6
 
 # --- Journal ---------------------------------------------------------------------------------
 # Most operations one group-commit transaction takes, so that a burst of writers cannot make
@@ -139,3 +144,87 @@ ABBREVIATE_TEXT_OVER: Final = 200
 ABBREVIATED_TEXT_CHARS: Final = 48
 # An image URL's repr is cut to this many characters (its query string is never shown).
 IMAGE_URL_REPR_CHARS: Final = 100
+
+# --- Internals of the policies, the transport and the outcome repr ------------------------------
+# Durations shorter than this are treated as this (a log-normal needs positive values).
+ADAPTIVE_SHORTEST_S: Final = 1e-3
+# The spread assumed at the least, so that a run of identical durations still gets a
+# few polls around them rather than a single poll at exactly the same instant.
+ADAPTIVE_MIN_SIGMA: Final = 0.05
+# Most polls in one fitted schedule; past its end, polls back off geometrically.
+ADAPTIVE_MAX_SCHEDULE: Final = 400
+# The largest share of the still-running jobs expected to finish between two polls.
+ADAPTIVE_MAX_SHARE_PER_POLL: Final = 0.1
+# Bisection steps when sizing one poll step (to about 0.01 % of the longest interval).
+ADAPTIVE_STEP_BISECTIONS: Final = 14
+# After the schedule ends, each further poll waits this fraction of the age (tail backoff).
+ADAPTIVE_TAIL_GROWTH: Final = 0.25
+
+# The window over which the achieved submit rate is measured when the first 429 arrives.
+RATE_MEASURE_WINDOW_S: Final = 2.0
+# A cut never goes below this fraction of the best rate achieved so far. With random 429s
+# (a noisy service rather than a real limit) every window holds one, and cuts alone would
+# drive the rate to its floor; the Retry-After cool-down still holds requests back meanwhile.
+RATE_PEAK_FLOOR_FRACTION: Final = 0.25
+# The peak rate is measured every this many successes (measuring costs a little per call).
+RATE_PEAK_EVERY: Final = 32
+# The shortest span a rate is measured over, so that two quick successes don't read as 1000/s.
+RATE_MIN_MEASURE_S: Final = 0.25
+
+# Submit URLs kept built (one per model id seen).
+MODEL_URLS_KEPT: Final = 1024
+
+# Inputs may carry megabytes of base64 images: a repr shows only their start.
+OUTCOME_REPR_CHARS: Final = 120
+
+# --- The command line: only about what a person sees ---------------------------------------
+# The journal and gallery a batch keeps in its output folder, unless told otherwise.
+JOURNAL_FILE_NAME: Final = "journal.sqlite"
+GALLERY_FILE_NAME: Final = "index.html"
+
+# An in-process sandbox (--sandbox) runs the models' realistic durations this much faster:
+# Ideogram v3 takes about 8 s per image, so a 30-prompt batch on 8 workers takes ~4 s.
+SANDBOX_TIME_SCALE: Final = 0.1
+
+# How often the live display is redrawn on a terminal, and a progress line is written
+# when stderr is not one (a log file should not fill up with redraws).
+LIVE_REFRESH_S: Final = 0.25
+PLAIN_PROGRESS_INTERVAL_S: Final = 5.0
+
+# Input problems listed before "... and N more": enough to see a pattern, not a flood.
+PROBLEMS_SHOWN: Final = 50
+# Request ids listed in a cancel report line.
+REQUEST_IDS_SHOWN: Final = 10
+
+# Texts cut to this many characters where they must stay on one line or in one cell.
+ERROR_TEXT_CHARS: Final = 300
+SCHEMA_DEFAULT_CHARS: Final = 60
+
+# The width of the live display's progress bar, in characters.
+CLI_BAR_WIDTH: Final = 40
+# Bits of the sandbox's seed: plenty to make request ids of two runs differ.
+CLI_SANDBOX_SEED_BITS: Final = 63
+
+# --- Schema checks -------------------------------------------------------------------------------
+# An enum longer than this is quoted in part in a message (reframe has 69 sizes).
+ENUM_VALUES_SHOWN: Final = 12
+
+# --- Single jobs on the command line -------------------------------------------------------------
+# The index a single job's files are named with: 000000-a-red-fox.png.
+CLI_SINGLE_JOB_INDEX: Final = 0
+
+# --- The gallery ---------------------------------------------------------------------------------
+# A prompt longer than this is cut (the search looks in what is kept).
+GALLERY_PROMPT_CHARS: Final = 2000
+# A field's value longer than this is cut (an input can hold a data: URI of megabytes).
+GALLERY_VALUE_CHARS: Final = 160
+
+# --- The gallery's pages -------------------------------------------------------------------------
+# Cards on one page: enough to scroll through, few enough to draw at once.
+GALLERY_PAGE_SIZE: Final = 100
+
+# --- Gallery thumbnails --------------------------------------------------------------------------
+THUMB_QUALITY: Final = 82
+# Decoding and resizing release the GIL: a few threads make thousands of images go faster.
+THUMB_MAX_WORKERS: Final = 8
+

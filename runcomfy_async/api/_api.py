@@ -24,15 +24,10 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ..core._errors import (
-    APIError,
-    InvalidInputError,
-    MalformedResponseError,
-    SubmitOutcomeUnknownError,
-    TransportError,
-)
+from ..core._errors import APIError, InvalidInputError, MalformedResponseError, TransportError
 from ..core._identity import input_fingerprint
 from ..core._inputs import check_request_id
+from ..core._job_errors import SubmitOutcomeUnknownError
 from ..core._parse import parse_cancel, parse_job, parse_result, parse_status
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import NO_HOOKS, CallHooks, Failure

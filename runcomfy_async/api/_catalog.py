@@ -17,10 +17,11 @@ from typing import Any, TypeAlias
 import anyio
 
 from .._constants import CATALOG_PAGE_SIZE
-from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError, quote_body
+from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError
 from ..core._identity import canonical_json
 from ..core._inputs import check_model_id
 from ..core._parse import parse_model_info
+from ..core._text import quote_body
 from ..core._wire import ModelInfo
 
 __all__ = ["GetJson", "ModelCatalog"]

@@ -29,10 +29,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
-from .._constants import VALIDATOR_CACHE_SIZE
+from .._constants import ENUM_VALUES_SHOWN, VALIDATOR_CACHE_SIZE
 from ..core._errors import InputProblem, InvalidInputError, MalformedResponseError
 from ..core._identity import canonical_json
-from ..media._images import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
+from ..media import IMAGE_REFERENCE_ALLOWED, abbreviated, image_reference_problem
 
 if TYPE_CHECKING:
     import jsonschema
@@ -48,8 +48,6 @@ __all__ = [
     "validate_payload",
 ]
 
-# An enum longer than this is quoted in part in a message (reframe has 69 sizes).
-ENUM_VALUES_SHOWN: Final = 12
 
 # Keywords whose failure is best explained by describing the whole (sub)schema at that place.
 _DESCRIBED_KEYWORDS: Final = frozenset(
@@ -86,6 +84,11 @@ class _Missing:
 MISSING: Final = _Missing()
 """Stands for a required field that is absent, in ``InputProblem.received``."""
 
+
+
+def require_jsonschema() -> None:
+    """Raise ImportError now, rather than mid-check, when jsonschema is not installed."""
+    import jsonschema  # noqa: F401
 
 def join_path(parent: str, child: str) -> str:
     """A field path one level down: ``style`` + ``style_type``, ``images`` + ``[2]``.

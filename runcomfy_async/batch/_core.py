@@ -86,6 +86,7 @@ class BatchCore:
         self.http = asyncio.Semaphore(options.limits.max_concurrent_requests)
         self.batch_deadline = math.inf
         self.pending: dict[int, Item] = {}
+        self.by_request_id: dict[str, Item] = {}
         self.heap: list[tuple[float, int, Item]] = []
         self._seq = itertools.count()
         self.wake = asyncio.Event()
@@ -110,6 +111,17 @@ class BatchCore:
             item.deadline = self.clock() + self.options.deadlines.job_timeout
         item.deadline = min(item.deadline, self.batch_deadline)
 
+    def holder_of(self, request_id: str) -> int | None:
+        """The index of the pending input that holds ``request_id``, if one does."""
+        holder = self.by_request_id.get(request_id)
+        return holder.index if holder is not None and not holder.done else None
+
+    def forget(self, item: Item) -> None:
+        """The item's job is no longer pending (it ended, or is being replaced)."""
+        self.pending.pop(item.index, None)
+        if item.request_id is not None:
+            self.by_request_id.pop(item.request_id, None)
+
     def accepted(self, item: Item, request_id: str) -> None:
         """The service took the item's job: it is pending from now on."""
         item.request_id = request_id
@@ -117,6 +129,7 @@ class BatchCore:
         item.submitted_wall = now()
         self.set_deadline(item)
         self.pending[item.index] = item
+        self.by_request_id[request_id] = item
         self.progress.submits += 1
         self.move(item, Phase.QUEUED)
 
@@ -128,6 +141,7 @@ class BatchCore:
         item.submitted_mono = self.clock() - max(0.0, age)
         self.set_deadline(item)
         self.pending[item.index] = item
+        self.by_request_id[request_id] = item
         self.move(item, Phase.QUEUED)
         self.schedule(item, max(0.0, age))
 
@@ -158,7 +172,7 @@ class BatchCore:
     ) -> None:
         """Give the item its outcome and send it on to the finishers (or the consumer)."""
         item.done = True
-        self.pending.pop(item.index, None)
+        self.forget(item)
         item.outcome = Outcome(
             index=item.index,
             input=item.given,

@@ -49,9 +49,10 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from .._constants import BATCH_CANCEL_CONCURRENCY, BATCH_FINISHERS, LOGGER_NAME
 from ..api._api import Api
-from ..core._errors import BatchAbortedError, InputProblem, InvalidInputError
+from ..core._errors import InputProblem, InvalidInputError
 from ..core._events import call_hook
 from ..core._inputs import ModelInput, check_model_id, resolve_input
+from ..core._job_errors import BatchAbortedError
 from ..core._lifecycle import InputState
 from ..core._wire import JobState
 from ._core import BatchCore, receive

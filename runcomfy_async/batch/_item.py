@@ -10,7 +10,7 @@ import attrs
 
 from ..core._errors import InvalidInputError
 from ..core._wire import JobState
-from ..store._journal import JournalEntry
+from ..store.journal import JournalEntry
 from ._events import Phase
 from ._outcome import Outcome
 

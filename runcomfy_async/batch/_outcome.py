@@ -8,9 +8,11 @@ from typing import Any
 
 import attrs
 
+from .._constants import OUTCOME_REPR_CHARS
 from ..core._errors import RunComfyError
 from ..core._files import StoredFile
 from ..core._lifecycle import InputState
+from ..core._text import short_repr
 from ..core._wire import JobResult
 
 __all__ = ["Outcome", "OutcomeState", "Timings"]
@@ -43,13 +45,8 @@ class Timings:
         return (self.detected - self.server_finished).total_seconds()
 
 
-# Inputs may carry megabytes of base64 images: a repr shows only their start.
-_REPR_CHARS = 120
 
 
-def _short_repr(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _REPR_CHARS else text[:_REPR_CHARS] + "…"
 
 
 @attrs.frozen(kw_only=True)
@@ -71,7 +68,9 @@ class Outcome:
     """
 
     index: int
-    input: Mapping[str, Any] | Any = attrs.field(repr=lambda value: _short_repr(value))
+    input: Mapping[str, Any] | Any = attrs.field(
+        repr=lambda value: short_repr(value, OUTCOME_REPR_CHARS)
+    )
     model_id: str | None
     request_id: str | None
     state: InputState
@@ -86,6 +85,12 @@ class Outcome:
     def ok(self) -> bool:
         """True when the job succeeded."""
         return self.state is InputState.SUCCEEDED
+
+    @property
+    def missing_outputs(self) -> bool:
+        """True when the job succeeded but its result named no output URL at all (logged as
+        a warning when it happens: a model or deployment whose output shape is not known)."""
+        return self.ok and not self.outputs
 
     @property
     def outputs(self) -> tuple[str, ...]:

@@ -23,17 +23,16 @@ from .._constants import (
     LOGGER_NAME,
 )
 from ..core._errors import (
-    JobCancelledError,
-    JobFailedError,
+    InvalidInputError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
     RunComfyError,
     ServerError,
     TransportError,
-    WaitTimeoutError,
 )
 from ..core._events import call_hook
+from ..core._job_errors import JobCancelledError, JobFailedError, WaitTimeoutError
 from ..core._lifecycle import InputState
 from ..core._wire import JobResult, JobState
 from ..policies import RetryPolicy
@@ -114,7 +113,8 @@ class Poller:
                 )
         except FATAL:
             raise
-        except NotFoundError as exc:
+        except (NotFoundError, InvalidInputError) as exc:
+            # Gone, or an id (from an old or edited journal) that may not go into a URL.
             await core.conclude(item, InputState.EXPIRED, error=exc)
             return
         except _POLL_AGAIN as exc:
@@ -156,6 +156,10 @@ class Poller:
         if result.state in (JobState.SUCCEEDED, JobState.FAILED):
             core.planner.observe(item.model_id, duration)
         if result.state is JobState.SUCCEEDED:
+            if not result.outputs:
+                _log.warning("input %d: job %s succeeded but named no output URL (see the "
+                             "raw result); outcome.missing_outputs is set",
+                             item.index, result.request_id)
             await core.conclude(item, InputState.SUCCEEDED, result=result)
         elif result.state is JobState.FAILED:
             if item.attempts <= core.options.resubmit.failed:
@@ -163,7 +167,7 @@ class Poller:
                           item.request_id, item.attempts, core.options.resubmit.failed)
                 with anyio.CancelScope(shield=True):
                     await core.store.job_over(item.index, InputState.FAILED, result, None)
-                core.pending.pop(item.index, None)
+                core.forget(item)
                 item.request_id, item.state, item.polls = None, None, 0
                 await self._resubmit(item)
                 return

@@ -21,11 +21,12 @@ import logging
 import anyio
 
 from .._constants import LOGGER_NAME, RESUME_PAGE_SIZE
-from ..core._errors import JobFailedError, RunComfyError, SubmitOutcomeUnknownError
+from ..core._errors import RunComfyError
+from ..core._job_errors import JobFailedError, SubmitOutcomeUnknownError
 from ..core._lifecycle import RULES, InputState, ResumeAction, resume_action
 from ..core._parse import parse_result
 from ..core._wire import JobResult
-from ..store._journal import JournalEntry
+from ..store.journal import JournalEntry
 from ._core import BatchCore
 from ._item import Item
 from ._outcome import Timings

@@ -25,14 +25,15 @@ import anyio
 import attrs
 
 from .._constants import LOGGER_NAME, MANIFEST_NAME
-from ..core._errors import JournalError, RunComfyError, error_json
+from ..core._errors import JournalError, RunComfyError
 from ..core._identity import input_fingerprint
 from ..core._lifecycle import InputState
 from ..core._wire import JobResult
-from ..store._downloads import Downloader, DownloadError
-from ..store._journal import Journal, JournalEntry
+from ..store._error_json import error_json
 from ..store._manifest import Manifest, ManifestRecord, read_manifest
 from ..store._manifest import Timings as ManifestTimings
+from ..store.downloads import Downloader, DownloadError
+from ..store.journal import Journal, JournalEntry
 from ._options import MapOptions
 from ._outcome import Outcome
 

@@ -28,10 +28,10 @@ from ..core._errors import (
     InvalidInputError,
     PermissionDeniedError,
     RunComfyError,
-    SubmitOutcomeUnknownError,
     TransportError,
 )
 from ..core._events import call_hook
+from ..core._job_errors import SubmitOutcomeUnknownError
 from ..core._lifecycle import InputState
 from ..core._wire import Job
 from ._core import BatchCore
@@ -63,6 +63,18 @@ class _Witness(SubmitWitness):
             item.journaled = True
 
     async def accepted(self, job: Job) -> None:
+        holder = self._core.holder_of(job.request_id)
+        if holder is not None:
+            # The service gave an id it already gave another input: polling it would mix
+            # two inputs up, and which job (if any) this submit created is unknown.
+            unknown = SubmitOutcomeUnknownError(
+                model_id=job.model_id or "?",
+                fingerprint="",
+                cause=f"the service answered with request id {job.request_id}, which it "
+                f"had already given input {holder}",
+            )
+            await self.unknown(unknown)
+            raise unknown
         # Pending before the journal write, so that a teardown that comes meanwhile still
         # finds the job to cancel.
         self._core.accepted(self._item, job.request_id)

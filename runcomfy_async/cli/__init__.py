@@ -3,37 +3,31 @@
 Thin by design: it parses arguments, reads input files and renders progress; submitting,
 polling, retrying, journaling, resuming and downloading are the library's. The modules:
 
-- ``_parser``: the commands and options; ``_exit_codes``: what each exit code means;
+- ``_main``: the entry point's body; ``_parser``: the commands and options;
+  ``_exit_codes``: what each exit code means;
 - ``_connection``: the service (RunComfy, a base URL, or a sandbox in-process);
 - ``_job_commands``, ``_model_commands``, ``_batch_command``: the commands;
 - ``_input_files``, ``_input_check``: reading and checking a batch's inputs;
-- ``_progress``, ``_outcomes``, ``_gallery``: what a person sees;
+- ``_progress``, ``_outcomes``, ``gallery``: what a person sees;
 - ``_console``, ``_interrupt``, ``_context``: output streams, Ctrl-C, and what a command gets.
+
+This module imports nothing heavy: the command line's own dependencies (``rich``,
+``jsonschema``) are an extra, and a missing one is a one-line message, not a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+import importlib.util
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-
-from ..core._errors import RunComfyError
-from ._connection import ServiceOptions
-from ._console import configure_logging, make_streams
-from ._context import Context
-from ._exit_codes import INTERRUPTED, USAGE, CommandError, exit_code_for
-from ._interrupt import Interrupt
-from ._parser import build_parser, parse_arguments
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
 PROGRAM: tuple[str, ...] = ("runcomfy-async",)
-# The status argparse exits with on a usage error.
-_ARGPARSE_USAGE = 2
-
-Command = Callable[[Context, argparse.Namespace], Awaitable[int]]
+# The command line's extra; each name is a module it imports.
+_NEEDS = ("rich", "jsonschema")
+# EX_UNAVAILABLE: a required piece of software is missing.
+_MISSING_SOFTWARE = 69
 
 
 def main(argv: Sequence[str] | None = None, *, program: Sequence[str] = PROGRAM) -> int:
@@ -44,91 +38,13 @@ def main(argv: Sequence[str] | None = None, *, program: Sequence[str] = PROGRAM)
         program: the words that start the program, for help texts and the resume command
             a batch prints (``python -m runcomfy_async`` passes its own).
     """
-    arguments = tuple(sys.argv[1:] if argv is None else argv)
-    # Help texts name the interpreter by its name; the resume command keeps its full path.
-    parser = build_parser(" ".join([Path(program[0]).name, *program[1:]]))
-    try:
-        args = parse_arguments(parser, arguments)
-    except SystemExit as exit_:
-        # --help, --version and usage errors end here, with argparse's code (0 or 64).
-        return exit_.code if isinstance(exit_.code, int) else 0
-    if args.command == "sandbox":
-        return _serve_sandbox(args.sandbox_args, f"{parser.prog} sandbox")
-    streams = make_streams()
-    configure_logging(args.verbose - args.quiet, streams)
-    service = ServiceOptions(
-        base_url=args.base_url,
-        token_file=args.token_file,
-        sandbox=args.sandbox,
-        sandbox_time_scale=args.sandbox_time_scale,
-        retries=args.retries,
-        download_origins=tuple(args.download_origins),
-    )
-
-    def warn(text: str) -> None:
-        streams.say((text, "yellow"))
-
-    async def run() -> int:
-        context = Context(
-            streams=streams,
-            interrupt=Interrupt(warn, interactive=streams.interactive),
-            service=service,
-            program=tuple(program),
-            arguments=arguments,
+    missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.stderr.write(
+            f"runcomfy-async: the command line needs {', '.join(missing)}: "
+            "pip install 'runcomfy-async[cli]'\n"
         )
-        return await _run_command(context, _command(args), args)
+        return _MISSING_SOFTWARE
+    from ._main import main as run
 
-    try:
-        return asyncio.run(run())
-    except KeyboardInterrupt:
-        # Ctrl-C where the event loop could not take it over (Windows, or while starting).
-        return INTERRUPTED
-
-
-def _serve_sandbox(arguments: Sequence[str], prog: str) -> int:
-    """The ``sandbox`` command: the standalone server, on its own event loop until SIGINT."""
-    from ..sandbox._standalone import serve_main
-
-    try:
-        return serve_main(arguments, prog=prog)
-    except SystemExit as exit_:
-        # Its parser exits 2 on a usage error, as argparse does; ours say 64 everywhere.
-        code = exit_.code if isinstance(exit_.code, int) else 0
-        return USAGE if code == _ARGPARSE_USAGE else code
-
-
-def _command(args: argparse.Namespace) -> Command:
-    # Imported when chosen: a quick `status` need not import the batch machinery.
-    if args.command == "batch":
-        from ._batch_command import batch_command
-
-        return batch_command
-    if args.command == "models":
-        from ._model_commands import models_get_command, models_list_command
-
-        return models_list_command if args.models_command == "list" else models_get_command
-    from . import _job_commands
-
-    commands: dict[str, Command] = {
-        "run": _job_commands.run_command,
-        "submit": _job_commands.submit_command,
-        "status": _job_commands.status_command,
-        "result": _job_commands.result_command,
-        "wait": _job_commands.wait_command,
-        "cancel": _job_commands.cancel_command,
-    }
-    return commands[args.command]
-
-
-async def _run_command(context: Context, command: Command, args: argparse.Namespace) -> int:
-    """Run a command with Ctrl-C handled; turn the errors that end it into exit codes."""
-    interrupt = context.interrupt
-    code = INTERRUPTED
-    with interrupt.installed():
-        try:
-            with interrupt.stops():
-                code = await command(context, args)
-        except (CommandError, RunComfyError) as exc:
-            context.streams.error(str(exc))
-            return exit_code_for(exc)
-    return INTERRUPTED if interrupt.requested else code
+    return run(argv, program=program)

@@ -29,14 +29,13 @@ from typing import Any
 
 import anyio
 
-from .._constants import MANIFEST_NAME
+from .._constants import JOURNAL_FILE_NAME, MANIFEST_NAME, PROBLEMS_SHOWN, REQUEST_IDS_SHOWN
 from ..batch import Batch, MapOptions, Outcome, OutcomeState
 from ..client._client import AsyncRunComfy
 from ..core._errors import InvalidRequestError, NotFoundError
-from ..store._journal import Journal
+from ..store.journal import Journal
 from ._connection import connect
 from ._context import Context
-from ._defaults import JOURNAL_FILE_NAME, PROBLEMS_SHOWN, REQUEST_IDS_SHOWN
 from ._exit_codes import (
     DATA_ERROR,
     INTERRUPTED,

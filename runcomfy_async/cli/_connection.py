@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 import attrs
 
-from .._constants import TOKEN_ENVS
+from .._constants import CLI_SANDBOX_SEED_BITS, TOKEN_ENVS
 from ..client._client import AsyncRunComfy, resolve_token
 from ..core._errors import ConfigurationError
 from ..policies import RetryPolicy
@@ -25,8 +25,6 @@ from ._exit_codes import NO_INPUT, NO_PERMISSION, UNAVAILABLE, USAGE, CommandErr
 
 __all__ = ["Connection", "ServiceOptions", "connect"]
 
-# Bits of the sandbox's seed: plenty to make request ids of two runs differ.
-_SANDBOX_SEED_BITS = 63
 
 
 @attrs.frozen(kw_only=True)
@@ -83,7 +81,7 @@ async def connect(options: ServiceOptions) -> AsyncIterator[Connection]:
         from ..sandbox import Sandbox, SandboxDependencyError
 
         sandbox = Sandbox(
-            seed=secrets.randbits(_SANDBOX_SEED_BITS), time_scale=options.sandbox_time_scale
+            seed=secrets.randbits(CLI_SANDBOX_SEED_BITS), time_scale=options.sandbox_time_scale
         )
         try:
             await sandbox.start()

@@ -16,17 +16,16 @@ from ..core._errors import (
     InsufficientBalanceError,
     InvalidInputError,
     InvalidRequestError,
-    JobError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     ServerError,
-    SubmitOutcomeUnknownError,
     TransportError,
 )
-from ..store._downloads import DownloadError
-from ..store._journal import JournalError
+from ..core._job_errors import JobError, SubmitOutcomeUnknownError
+from ..store.downloads import DownloadError
+from ..store.journal import JournalError
 
 __all__ = [
     "DATA_ERROR",

@@ -18,11 +18,12 @@ from typing import Any
 
 import anyio
 
+from .._constants import CLI_SINGLE_JOB_INDEX
 from ..api._schema_check import bundled_schema, validate_payload
 from ..client._client import AsyncRunComfy
 from ..core._files import StoredFile
 from ..core._wire import Job, JobResult, JobState
-from ..store._downloads import Downloader, DownloadError
+from ..store.downloads import Downloader, DownloadError
 from ._connection import Connection, connect
 from ._context import Context
 from ._exit_codes import DATA_ERROR, JOBS_FAILED, NO_INPUT, SUCCESS, USAGE, CommandError
@@ -37,8 +38,6 @@ __all__ = [
     "wait_command",
 ]
 
-# The index a single job's files are named with: 000000-a-red-fox.png.
-_SINGLE_JOB_INDEX = 0
 
 
 async def run_command(context: Context, args: argparse.Namespace) -> int:
@@ -194,7 +193,7 @@ async def _wait_and_show(
             async with Downloader(
                 args.out, allowed_origins=connection.download_origins
             ) as downloader:
-                files = await downloader.download(_SINGLE_JOB_INDEX, label, result.outputs)
+                files = await downloader.download(CLI_SINGLE_JOB_INDEX, label, result.outputs)
         except DownloadError as exc:
             failure = exc
     _show_result(context, result, files, as_json=args.json, out_dir=args.out)

@@ -12,11 +12,11 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from .._constants import SCHEMA_DEFAULT_CHARS
 from ..api._schema_check import describe_schema
 from ..core._wire import ModelInfo
 from ._connection import connect
 from ._context import Context
-from ._defaults import SCHEMA_DEFAULT_CHARS
 from ._exit_codes import SUCCESS, UNAVAILABLE, CommandError
 
 __all__ = ["models_get_command", "models_list_command", "schema_table"]

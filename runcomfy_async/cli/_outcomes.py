@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .._constants import ERROR_TEXT_CHARS
 from ..batch import Outcome
-from ..core._errors import error_json, quote_body
-from ._defaults import ERROR_TEXT_CHARS
+from ..core._text import quote_body
+from ..store._error_json import error_json
 
 __all__ = ["describe_error", "outcome_json"]
 

@@ -15,9 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .._constants import MAX_IN_FLIGHT, WAIT_TIMEOUT_S
+from .._constants import JOURNAL_FILE_NAME, MAX_IN_FLIGHT, SANDBOX_TIME_SCALE, WAIT_TIMEOUT_S
 from .._version import __version__
-from ._defaults import JOURNAL_FILE_NAME, SANDBOX_TIME_SCALE
 from ._exit_codes import EXIT_CODES_HELP, USAGE
 
 __all__ = ["build_parser", "parse_arguments"]

@@ -20,11 +20,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .._constants import CLI_BAR_WIDTH, LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
 from ..batch import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
-from ..core._errors import error_json
 from ..core._events import RetryEvent
+from ..store._error_json import error_json
 from ._console import Streams
-from ._defaults import LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
 from ._outcomes import describe_error
 
 __all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
@@ -41,7 +41,6 @@ _STYLES = {
     "succeeded": "green",
     "failed": "red",
 }
-_BAR_WIDTH = 40
 
 
 def format_duration(seconds: float) -> str:
@@ -235,7 +234,7 @@ class LiveDisplay(BatchDisplay):
         finished = self.progress.finished
         head = Table.grid(padding=(0, 1))
         head.add_row(
-            ProgressBar(total=max(self.total, 1), completed=finished, width=_BAR_WIDTH),
+            ProgressBar(total=max(self.total, 1), completed=finished, width=CLI_BAR_WIDTH),
             Text(f"{finished}/{self.total}", style="bold"),
             Text(f"{format_duration(self.elapsed)} elapsed{self._speed()}", style="dim"),
         )

@@ -29,26 +29,15 @@ from .._constants import (
     READ_TIMEOUT_S,
     SUBMIT_BURST,
     TOTAL_TIMEOUT_S,
-    WAIT_LAST_LOOK_S,
     WAIT_TIMEOUT_S,
 )
 from ..api._api import Api, SubmitWitness
 from ..batch import Batch, BatchEvent, MapOptions
-from ..core._errors import (
-    ConfigurationError,
-    JobCancelledError,
-    JobFailedError,
-    MalformedResponseError,
-    RateLimitedError,
-    RunComfyError,
-    ServerError,
-    SubmitOutcomeUnknownError,
-    TransportError,
-    WaitTimeoutError,
-)
+from ..core._errors import ConfigurationError, MalformedResponseError
 from ..core._events import RetryEvent
 from ..core._inputs import ModelInput, check_request_id, resolve_input
-from ..core._wire import CancelAnswer, Job, JobResult, JobState, JobStatus
+from ..core._job_errors import SubmitOutcomeUnknownError
+from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
 from ..http._shield import finish_despite_cancellation
 from ..http._timeouts import Timeouts
@@ -56,6 +45,7 @@ from ..http._transport import Transport
 from ..policies import PollSchedule, RetryPolicy
 from ..policies.adaptive_poll import PollPlanner
 from ._config import resolve_base_url, resolve_token
+from ._waiting import Waiter
 
 if TYPE_CHECKING:
     from ..api._catalog import ModelCatalog
@@ -134,6 +124,7 @@ class AsyncRunComfy:
             max_connections_per_host=max_connections_per_host,
         )
         self._api = Api(self._transport)
+        self._waiter = Waiter(self._api, clock=clock, sleep=sleep, rand=rand)
         self._models: ModelCatalog | None = None
 
     def __repr__(self) -> str:
@@ -222,7 +213,14 @@ class AsyncRunComfy:
             InvalidInputError: listing every problem (field path, value, what is allowed).
         """
         # Imported here: jsonschema costs a noticeable import time nobody else needs.
-        from ..api._schema_check import bundled_schema, validate_payload
+        try:
+            from ..api._schema_check import bundled_schema, require_jsonschema, validate_payload
+
+            require_jsonschema()
+        except ImportError:
+            raise ConfigurationError(
+                "validating inputs needs jsonschema: pip install 'runcomfy-async[validation]'"
+            ) from None
 
         try:
             schema: Mapping[str, Any] = await self.models.schema_for(model_id)
@@ -254,7 +252,7 @@ class AsyncRunComfy:
                     model_id, rid,
                 )
                 await finish_despite_cancellation(
-                    self._cancel_if_queued(rid, None, reason="submit cancelled"),
+                    self._waiter.cancel_if_queued(rid, None, reason="submit cancelled"),
                     timeout=CANCEL_ON_EXIT_TIMEOUT_S + 1.0,
                 )
             elif witness.unknown_error is not None:
@@ -320,124 +318,10 @@ class AsyncRunComfy:
         ):
             raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         deadline = None if timeout is None else self._clock() + timeout
-        return await self._wait_until(
+        return await self._waiter.wait_until(
             rid, deadline, timeout, poll or self.poll_schedule, include_cost,
             raise_on_failure, on_update,
         )
-
-    async def _wait_until(
-        self,
-        rid: str,
-        deadline: float | None,
-        timeout: float | None,
-        schedule: PollSchedule,
-        include_cost: bool,
-        raise_on_failure: bool,
-        on_update: Callable[[JobResult], Any] | None,
-    ) -> JobResult:
-        last: JobResult | None = None
-        polls = 0
-        last_look = False
-        try:
-            while True:
-                poll_deadline = deadline
-                if last_look and deadline is not None:
-                    poll_deadline = deadline + WAIT_LAST_LOOK_S
-                try:
-                    answer = await self._api.result(
-                        rid, include_cost=include_cost, deadline=poll_deadline
-                    )
-                except _POLL_THROUGH:
-                    if deadline is None:
-                        raise
-                    answer = None
-                if answer is not None:
-                    if on_update is not None and (last is None or answer.state is not last.state):
-                        on_update(answer)
-                    last = answer
-                    if answer.state.is_terminal:
-                        return self._finish(answer, raise_on_failure)
-                if last_look:
-                    raise _WaitExpired
-                delay = schedule.delay(polls, self._rand)
-                polls += 1
-                if deadline is not None:
-                    remaining = deadline - self._clock()
-                    if delay >= remaining:
-                        # Sleep to the deadline, then take one last look before giving up.
-                        delay, last_look = max(remaining, 0.0), True
-                await self._sleep(delay)
-        except _WaitExpired:
-            state = last.state if last is not None else None
-            cancelled = await self._cancel_if_queued(rid, state, reason="wait timed out")
-            raise WaitTimeoutError(
-                request_id=rid,
-                timeout=float(timeout or 0.0),
-                last_state=state,
-                cancelled_remotely=cancelled,
-            ) from None
-        except anyio.get_cancelled_exc_class():
-            state = last.state if last is not None else None
-            await finish_despite_cancellation(
-                self._cancel_if_queued(rid, state, reason="the waiting task was cancelled"),
-                timeout=CANCEL_ON_EXIT_TIMEOUT_S + 1.0,
-            )
-            raise
-
-    @staticmethod
-    def _finish(result: JobResult, raise_on_failure: bool) -> JobResult:
-        if raise_on_failure:
-            if result.state is JobState.FAILED:
-                raise JobFailedError(result)
-            if result.state is JobState.CANCELLED:
-                raise JobCancelledError(
-                    f"job {result.request_id} was cancelled", request_id=result.request_id
-                )
-        return result
-
-    async def _cancel_if_queued(
-        self, request_id: str, state: JobState | None, *, reason: str
-    ) -> bool | None:
-        """Cancel the job if it may still be queued; True if cancelled, False if not, None
-        if it was not tried (the job is running or over: cancelling cannot succeed).
-
-        The cancel goes out even during a 429 cool-down (one cheap request that saves a
-        paid job) and takes at most ``CANCEL_ON_EXIT_TIMEOUT_S``.
-        """
-        if state is not None and state not in (JobState.QUEUED, JobState.UNKNOWN):
-            if not state.is_terminal:
-                _log.warning(
-                    "%s; job %s is %s and cannot be cancelled: it will finish and be billed",
-                    reason,
-                    request_id,
-                    state.value,
-                )
-            return None
-        try:
-            with anyio.fail_after(CANCEL_ON_EXIT_TIMEOUT_S):
-                answer = await self._api.cancel(
-                    request_id,
-                    deadline=self._clock() + CANCEL_ON_EXIT_TIMEOUT_S,
-                    ignore_cooldown=True,
-                )
-        except (RunComfyError, TimeoutError) as exc:
-            _log.warning(
-                "%s; cancelling job %s failed (%s): it may still run and be billed",
-                reason,
-                request_id,
-                exc,
-            )
-            return False
-        if answer.cancelled:
-            _log.info("%s; job %s was still queued and has been cancelled", reason, request_id)
-            return True
-        _log.warning(
-            "%s; job %s could not be cancelled (%s): it will finish and be billed",
-            reason,
-            request_id,
-            answer.raw_outcome or answer.outcome.value,
-        )
-        return False
 
     async def run(
         self,
@@ -464,7 +348,7 @@ class AsyncRunComfy:
         if validate:
             await self.validate(model_id, payload)
         job = await self._submit_payload(model_id, payload, deadline=deadline)
-        return await self._wait_until(
+        return await self._waiter.wait_until(
             job.request_id, deadline, timeout, poll or self.poll_schedule, include_cost,
             True, None,
         )
@@ -509,16 +393,8 @@ class AsyncRunComfy:
             model_id: the model every input is for; None when each input says its own (a
                 typed input, or a ``(model_id, input)`` pair).
             inputs: any iterable or async iterable, pulled lazily.
-            max_in_flight, max_concurrent_requests, submit_rate, submit_burst: see
-                :class:`~runcomfy_async.Limits`.
-            job_timeout, deadline, cancel_timeout: see :class:`~runcomfy_async.Deadlines`
-                (``deadline`` is its ``batch``).
-            resubmit_failed, resubmit_unknown: see :class:`~runcomfy_async.Resubmit`.
-            journal: a SQLite journal path: the batch survives crashes and resumes.
-            download_to, download_hosts, download_origins: see
-                :class:`~runcomfy_async.Downloads`.
-            poll, ordered, fail_fast, validate, include_cost, on_event: see
-                :class:`~runcomfy_async.MapOptions`.
+            max_in_flight ... on_event: the knobs; see :class:`~runcomfy_async.MapOptions`
+                and its groups (``deadline`` is ``Deadlines.batch``).
             options: all of the above as one value (then give none of them separately).
         """
         if options is None:
@@ -533,14 +409,6 @@ class AsyncRunComfy:
                 on_event=on_event,
             )
         return Batch(self._api, self.validate, model_id, inputs, options)
-
-
-class _WaitExpired(Exception):
-    """Internal: the wait's deadline passed."""
-
-
-# Poll failures that leave the job where it was: a wait with a deadline polls through them.
-_POLL_THROUGH = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
 
 
 class _Witness(SubmitWitness):

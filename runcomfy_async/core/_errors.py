@@ -39,19 +39,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from yarl import URL
-
-from .._constants import ERROR_BODY_QUOTE_CHARS
-
-if TYPE_CHECKING:
-    from ._wire import JobResult, JobState
+from ._text import quote_body, redact_url, short_repr
 
 __all__ = [
     "APIError",
     "AuthenticationError",
-    "BatchAbortedError",
     "ConfigurationError",
     "ConnectionFailedError",
     "DownloadError",
@@ -59,9 +53,6 @@ __all__ = [
     "InsufficientBalanceError",
     "InvalidInputError",
     "InvalidRequestError",
-    "JobCancelledError",
-    "JobError",
-    "JobFailedError",
     "JournalError",
     "MalformedResponseError",
     "NotFoundError",
@@ -70,22 +61,9 @@ __all__ = [
     "RequestTimeoutError",
     "RunComfyError",
     "ServerError",
-    "SubmitOutcomeUnknownError",
     "TransportError",
-    "WaitTimeoutError",
-    "error_json",
-    "quote_body",
-    "redact_url",
+    "rebuild",
 ]
-
-
-def quote_body(body: str | bytes | None, limit: int = ERROR_BODY_QUOTE_CHARS) -> str:
-    """A body cut to ``limit`` characters, for error messages that must stay one line."""
-    if body is None:
-        return ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class RunComfyError(Exception):
@@ -108,7 +86,7 @@ class InputProblem:
 
     def __repr__(self) -> str:
         return (
-            f"InputProblem(path={self.path!r}, received={_short(self.received)}, "
+            f"InputProblem(path={self.path!r}, received={short_repr(self.received)}, "
             f"allowed={self.allowed!r})"
         )
 
@@ -116,19 +94,14 @@ class InputProblem:
         if not isinstance(other, InputProblem):
             return NotImplemented
         return (self.path, self.allowed) == (other.path, other.allowed) and (
-            _short(self.received) == _short(other.received)
+            short_repr(self.received) == short_repr(other.received)
         )
 
     def __hash__(self) -> int:
         return hash((self.path, self.allowed))
 
     def __str__(self) -> str:
-        return f"{self.path}: got {_short(self.received)}; {self.allowed}"
-
-
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+        return f"{self.path}: got {short_repr(self.received)}; {self.allowed}"
 
 
 class InvalidInputError(RunComfyError, ValueError):
@@ -210,10 +183,10 @@ class APIError(RunComfyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors need help to survive pickling (multiprocessing, logging).
-        return (_rebuild, (type(self), self.__dict__.copy()))
+        return (rebuild, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type[Exception], state: dict[str, Any]) -> Exception:
+def rebuild(cls: type[Exception], state: dict[str, Any]) -> Exception:
     error = cls.__new__(cls)
     Exception.__init__(error, state.get("message", ""))
     error.__dict__.update(state)
@@ -334,51 +307,6 @@ class RequestTimeoutError(TransportError, TimeoutError):
     """A connect or read timeout."""
 
 
-class SubmitOutcomeUnknownError(RunComfyError):
-    """A submit may have created a paid job, but no request id came back.
-
-    Raised after a read timeout, a reset after the body was sent, or a 500/502/504 answer to
-    a submit. The submit is *not* retried, because RunComfy has no idempotency key and a
-    retry could pay for the same job twice.
-
-    Attributes:
-        model_id: the model the job was submitted to.
-        fingerprint: sha256 of the model id and the canonical input JSON.
-        cause: the failure that made the outcome unknown.
-    """
-
-    def __init__(self, *, model_id: str, fingerprint: str, cause: BaseException | str) -> None:
-        self.model_id = model_id
-        self.fingerprint = fingerprint
-        self.cause = cause
-        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
-        super().__init__(
-            f"submit to {model_id} may or may not have created a job (input fingerprint "
-            f"{fingerprint[:16]}): {reason}. It was not retried, to avoid paying twice."
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
-class BatchAbortedError(RunComfyError):
-    """A ``fail_fast`` batch stopped at an outcome that was not a success.
-
-    Attributes:
-        outcome: that outcome (its ``error`` says what went wrong).
-    """
-
-    def __init__(self, outcome: Any) -> None:
-        self.outcome = outcome
-        super().__init__(
-            f"batch stopped (fail_fast): input {outcome.index} ended {outcome.state.value}"
-            + (f": {outcome.error}" if outcome.error is not None else "")
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
 class JournalError(RunComfyError):
     """The journal cannot be used as asked.
 
@@ -386,19 +314,6 @@ class JournalError(RunComfyError):
     journal or is corrupt, a journal already open elsewhere, a closed journal, and for writes
     that would lose a paid job (a new intent while a job is in flight, a second request id).
     """
-
-
-def redact_url(url: str) -> str:
-    """``url`` without query string, fragment or user info, fit for messages and logs.
-
-    Args:
-        url: any URL text, valid or not.
-    """
-    try:
-        parsed = URL(url)
-        return str(parsed.with_user(None).with_query(None).with_fragment(None))
-    except (ValueError, TypeError):
-        return url.split("?", 1)[0].split("#", 1)[0]
 
 
 class DownloadError(RunComfyError):
@@ -425,95 +340,3 @@ class DownloadError(RunComfyError):
         # Keyword-only arguments need help to survive pickling (multiprocessing, logging).
         rebuild = functools.partial(type(self), index=self.index, status=self.status)
         return (rebuild, (self.url, self.reason))
-
-
-class JobError(RunComfyError):
-    """The job itself ended badly, or we stopped waiting for it.
-
-    Attributes:
-        request_id: the job's request id.
-    """
-
-    def __init__(self, message: str, *, request_id: str) -> None:
-        self.request_id = request_id
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
-class JobFailedError(JobError):
-    """The job ran and failed.
-
-    Attributes:
-        result: the job's final result.
-        error: the server's raw error (a string, an object, or a list; its shape is undocumented).
-    """
-
-    def __init__(self, result: JobResult) -> None:
-        self.result = result
-        self.error = result.error
-        super().__init__(
-            f"job {result.request_id} failed: {quote_body(_error_text(result.error), 300)}",
-            request_id=result.request_id,
-        )
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, str):
-        return error
-    if isinstance(error, Mapping):
-        for key in ("error_message", "message", "error", "detail"):
-            if isinstance(error.get(key), str):
-                return str(error[key])
-    if isinstance(error, list) and error and isinstance(error[0], Mapping):
-        first = error[0]
-        for key in ("error", "message", "error_message"):
-            if isinstance(first.get(key), str):
-                return str(first[key])
-    return repr(error)
-
-
-class JobCancelledError(JobError):
-    """The job was cancelled (by us, or elsewhere)."""
-
-
-class WaitTimeoutError(JobError, TimeoutError):
-    """We stopped waiting for a job before it finished.
-
-    Attributes:
-        last_state: the last state we saw (None if we never got an answer).
-        cancelled_remotely: True if the job was still queued and our cancel was accepted.
-    """
-
-    def __init__(
-        self,
-        *,
-        request_id: str,
-        timeout: float,
-        last_state: JobState | None,
-        cancelled_remotely: bool | None = None,
-    ) -> None:
-        self.timeout = timeout
-        self.last_state = last_state
-        self.cancelled_remotely = cancelled_remotely
-        state = last_state.value if last_state is not None else "never answered"
-        text = f"gave up waiting for job {request_id} after {timeout:g} s (last state: {state})"
-        if cancelled_remotely is True:
-            text += "; it was still queued and has been cancelled"
-        elif cancelled_remotely is False:
-            text += "; it could not be cancelled and may still run (and be billed)"
-        super().__init__(text, request_id=request_id)
-
-
-def error_json(error: BaseException | None) -> Any:
-    """An error as JSON data, for the journal, the manifest and ``--json`` output.
-
-    A failed job's error is the server's own (raw JSON); any other error is its type and
-    message. Never holds the token: no message in this module contains it.
-    """
-    if error is None:
-        return None
-    if isinstance(error, JobFailedError):
-        return error.error
-    return {"type": type(error).__name__, "message": str(error)}

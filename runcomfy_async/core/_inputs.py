@@ -19,7 +19,9 @@ __all__ = ["ModelInput", "check_model_id", "check_request_id", "resolve_input"]
 # model id RunComfy lists, and nothing that could change the meaning of the URL path.
 _MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")
 # Request ids are opaque; this keeps them to what can sit in one URL path segment.
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,256}$")
+# The request ids RunComfy documents (UUIDs in practice). Checked in this one place before an
+# id goes into a URL path, whoever gave it: a caller, a journal, or a server's answer.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @runtime_checkable
@@ -58,22 +60,15 @@ def check_model_id(model_id: object) -> str:
 
 def check_request_id(request_id: object) -> str:
     """The request id, or InvalidInputError (it must fit in one URL path segment)."""
-    if (
-        isinstance(request_id, str)
-        and _REQUEST_ID.match(request_id)
-        and request_id
-        not in (
-            ".",
-            "..",
-        )
-    ):
+    # fullmatch: `$` would also accept a trailing newline.
+    if isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id):
         return request_id
     raise InvalidInputError(
         [
             InputProblem(
                 "request_id",
                 request_id,
-                "1 to 256 characters of letters, digits, '_', '-', '.', ':'",
+                "1 to 128 characters of letters, digits, '_' and '-'",
             )
         ]
     )

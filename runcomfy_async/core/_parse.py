@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._constants import LOGGER_NAME, MAX_OUTPUT_NESTING, MAX_OUTPUT_URL_CHARS, MAX_OUTPUTS_PER_JOB
-from ._errors import MalformedResponseError, quote_body
+from ._errors import MalformedResponseError
+from ._text import quote_body
 from ._wire import (
     CancelAnswer,
     CancelOutcome,

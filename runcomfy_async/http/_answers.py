@@ -35,8 +35,8 @@ from ..core._errors import (
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
-    quote_body,
 )
+from ..core._text import quote_body
 from ..policies import FailureKind, parse_retry_after
 from ._retrying import Failure
 

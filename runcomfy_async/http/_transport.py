@@ -34,6 +34,7 @@ from .._constants import (
     KEEPALIVE_TIMEOUT_S,
     LOGGER_NAME,
     MAX_REQUEST_BYTES,
+    MODEL_URLS_KEPT,
 )
 from .._version import __version__
 from ..core._errors import (
@@ -52,8 +53,7 @@ _log = logging.getLogger(LOGGER_NAME)
 
 USER_AGENT = f"runcomfy-async/{__version__}"
 _JSON_BODY = {"Content-Type": "application/json"}
-# Submit URLs kept built (one per model id seen).
-_MODEL_URLS_KEPT = 1024
+_NO_CONTENT_TYPE = ("Content-Type",)
 
 
 def encode_body(body: Mapping[str, Any], *, model_id: str | None) -> bytes:
@@ -157,7 +157,7 @@ class Transport:
         if url is None:
             url = self._origin.with_path(self._base_path + path, encoded=False)
             # Submit paths are one per model and repeat for every job: keep them.
-            if path.startswith("/models/") and len(self._model_urls) < _MODEL_URLS_KEPT:
+            if path.startswith("/models/") and len(self._model_urls) < MODEL_URLS_KEPT:
                 self._model_urls[path] = url
         return url
 
@@ -228,6 +228,8 @@ class Transport:
             async with session.request(
                 method, url, params=params, data=data, headers=headers,
                 allow_redirects=False, timeout=timeout,
+                # aiohttp would label an empty POST application/octet-stream.
+                skip_auto_headers=_NO_CONTENT_TYPE if data is None else None,
             ) as response:
                 status = response.status
                 raw = await read_capped(response)

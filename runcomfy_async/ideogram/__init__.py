@@ -17,7 +17,7 @@ Images for :class:`V3Edit` and :class:`V3Reframe` may be URLs or local (bytes, a
 ``pathlib.Path``, a Pillow image); local ones are sent inline as ``data:`` URIs.
 """
 
-from runcomfy_async.media._images import ImageLike, InputImage
+from runcomfy_async.media import ImageLike, InputImage
 
 from ._models import V2Generate, V3Edit, V3Reframe, V3TextToImage
 from ._palette import ColorPalette, MemberLike, PaletteMember

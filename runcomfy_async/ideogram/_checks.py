@@ -17,7 +17,7 @@ unchanged, because ``attrs.evolve`` passes normalised values through them again.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from attrs import AttrsInstance
 
 from runcomfy_async.api._schema_check import MISSING, join_path
 from runcomfy_async.core._errors import InputProblem, InvalidInputError
-from runcomfy_async.media._images import abbreviated
+from runcomfy_async.media import abbreviated
 
 from ._limits import SEED_MAX, SEED_MIN
 
@@ -37,10 +37,12 @@ __all__ = [
     "check_extra",
     "check_flag",
     "check_optional_text",
+    "check_part",
     "check_prompt",
     "check_seed",
     "field_problems",
     "is_valid",
+    "json_object",
     "raise_problems",
     "refuse",
     "under",
@@ -65,7 +67,7 @@ def refuse(received: object, allowed: str) -> Refused:
     """A refusal of the field's own value.
 
     Args:
-        received: the value given (:data:`~runcomfy_async._schema_check.MISSING` when a
+        received: the value given (:data:`~runcomfy_async.api._schema_check.MISSING` when a
             payload lacked a required field).
         allowed: what the field takes, in words.
     """
@@ -168,6 +170,48 @@ def check_extra(value: Mapping[str, Any]) -> Mapping[str, Any] | Refused:
     if problems:
         return Refused(tuple(problems))
     return MappingProxyType(copied)
+
+
+def json_object(value: object, *, path: str = "", model_id: str | None = None) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object (a mapping), for reading a typed value from it.
+
+    Args:
+        value: what was received.
+        path: where it was, for the message.
+        model_id: the model the input was for; None for the parts of an input.
+
+    Raises:
+        InvalidInputError: ``value`` is not a mapping.
+    """
+    if not isinstance(value, Mapping):
+        problem = InputProblem(path, abbreviated(value), "a JSON object")
+        raise InvalidInputError([problem], model_id=model_id)
+    return value
+
+
+def check_part(
+    value: object,
+    part: type[_T],
+    from_json: Callable[[Mapping[str, Any]], _T],
+    allowed: str,
+) -> _T | Refused | None:
+    """The converter of a field holding a typed part of an input (a palette, a style).
+
+    Args:
+        value: a ``part``, its JSON form (read by ``from_json``), or None when unset.
+        part: the class of the part.
+        from_json: reads the part from a mapping, raising InvalidInputError with every
+            problem.
+        allowed: what the field takes, in words, for anything else.
+    """
+    if value is None or isinstance(value, part):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return from_json(value)
+        except InvalidInputError as error:
+            return Refused(error.problems)
+    return refuse(value, allowed)
 
 
 def _json_copy(value: Any, path: str, problems: list[InputProblem]) -> Any:

@@ -15,15 +15,19 @@ ratio gets its size: RunComfy publishes no shape for it, so none is invented her
 sends those two keys beside the others). An extra key may not name one of the class's own
 fields.
 
-The project's cattrs converter (``runcomfy_async._wire.converter``) writes and reads these
-classes: ``converter.structure(item.to_payload(), type(item)) == item`` for every input.
+The Ideogram 3 inputs take the fields they have in common from two private bases
+(``_V3Input``, and ``_V3PromptedInput`` for those with a prompt), and keep every field in the
+place the model's page gives it. Ideogram 2's fields are its own.
+
+The project's cattrs converter (``runcomfy_async.core._wire.converter``) writes and reads
+these classes: ``converter.structure(item.to_payload(), type(item)) == item`` for every input.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import attrs
 from attrs import AttrsInstance
@@ -32,10 +36,9 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from runcomfy_async.api._schema_check import MISSING
 from runcomfy_async.core._errors import InputProblem, InvalidInputError
 from runcomfy_async.core._wire import converter
-from runcomfy_async.media._images import (
+from runcomfy_async.media import (
     ImageLike,
     InputImage,
-    abbreviated,
     as_input_image,
     mask_problems,
     request_size_problem,
@@ -50,6 +53,7 @@ from ._checks import (
     check_seed,
     field_problems,
     is_valid,
+    json_object,
     raise_problems,
     refuse,
 )
@@ -110,8 +114,52 @@ class _TypedInput:
         return payload
 
 
-@attrs.frozen(kw_only=True)
-class V3TextToImage(_TypedInput):
+# attrs puts a base class's fields before a subclass's own; the Ideogram 3 inputs put each
+# field back in the place the model pages (and their schemas) give it, which is the order of
+# the payload, of the repr and of the problems reported. A field missing here fails at import.
+_V3_FIELD_ORDER: Final = (
+    "image",
+    "mask",
+    "resolution",
+    "prompt",
+    "seed",
+    "aspect_ratio",
+    "rendering_speed",
+    "magic_prompt",
+    "negative_prompt",
+    "color_palette",
+    "style",
+    "extra",
+)
+
+
+def _in_v3_order(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    return sorted(fields, key=lambda field: _V3_FIELD_ORDER.index(field.name))
+
+
+@attrs.frozen(kw_only=True, field_transformer=_in_v3_order)
+class _V3Input(_TypedInput):
+    """The fields that every Ideogram 3 input has."""
+
+    seed: int | None = attrs.field(default=None, converter=check_seed)
+    rendering_speed: RenderingSpeed | None = attrs.field(
+        default=None, converter=check_rendering_speed
+    )
+    color_palette: ColorPalette | None = attrs.field(default=None, converter=check_palette)
+    style: Style | None = attrs.field(default=None, converter=check_style)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
+
+
+@attrs.frozen(kw_only=True, field_transformer=_in_v3_order)
+class _V3PromptedInput(_V3Input):
+    """The fields of the Ideogram 3 inputs that draw what a prompt says (not reframe)."""
+
+    prompt: str = attrs.field(converter=check_prompt)
+    magic_prompt: MagicPrompt | None = attrs.field(default=None, converter=check_magic_prompt)
+
+
+@attrs.frozen(kw_only=True, field_transformer=_in_v3_order)
+class V3TextToImage(_V3PromptedInput):
     """An input of Ideogram 3 text-to-image (``ideogram/ideogram-v3/text-to-image``).
 
     Args:
@@ -132,21 +180,12 @@ class V3TextToImage(_TypedInput):
 
     model_id: ClassVar[str] = "ideogram/ideogram-v3/text-to-image"
 
-    prompt: str = attrs.field(converter=check_prompt)
-    seed: int | None = attrs.field(default=None, converter=check_seed)
     aspect_ratio: AspectRatioV3 | None = attrs.field(default=None, converter=check_aspect_ratio_v3)
-    rendering_speed: RenderingSpeed | None = attrs.field(
-        default=None, converter=check_rendering_speed
-    )
-    magic_prompt: MagicPrompt | None = attrs.field(default=None, converter=check_magic_prompt)
     negative_prompt: str | None = attrs.field(default=None, converter=check_optional_text)
-    color_palette: ColorPalette | None = attrs.field(default=None, converter=check_palette)
-    style: Style | None = attrs.field(default=None, converter=check_style)
-    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
 
-@attrs.frozen(kw_only=True)
-class V3Edit(_TypedInput):
+@attrs.frozen(kw_only=True, field_transformer=_in_v3_order)
+class V3Edit(_V3PromptedInput):
     """An input of Ideogram 3 edit (``ideogram/ideogram-v3/edit``): redraw a masked area.
 
     Local images (bytes, a path, a Pillow image) are sent inline as ``data:`` URIs. When
@@ -175,23 +214,14 @@ class V3Edit(_TypedInput):
 
     image: InputImage = attrs.field(converter=_check_image)
     mask: InputImage = attrs.field(converter=_check_image)
-    prompt: str = attrs.field(converter=check_prompt)
-    seed: int | None = attrs.field(default=None, converter=check_seed)
-    rendering_speed: RenderingSpeed | None = attrs.field(
-        default=None, converter=check_rendering_speed
-    )
-    magic_prompt: MagicPrompt | None = attrs.field(default=None, converter=check_magic_prompt)
-    color_palette: ColorPalette | None = attrs.field(default=None, converter=check_palette)
-    style: Style | None = attrs.field(default=None, converter=check_style)
-    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
     def _cross_field_problems(self) -> Iterable[InputProblem]:
         both_read = is_valid(self.image) and is_valid(self.mask)
         return mask_problems(self.image, self.mask) if both_read else ()
 
 
-@attrs.frozen(kw_only=True)
-class V3Reframe(_TypedInput):
+@attrs.frozen(kw_only=True, field_transformer=_in_v3_order)
+class V3Reframe(_V3Input):
     """An input of Ideogram 3 reframe (``ideogram/ideogram-v3/reframe``): extend an image.
 
     Args:
@@ -212,18 +242,14 @@ class V3Reframe(_TypedInput):
 
     image: InputImage = attrs.field(converter=_check_image)
     resolution: str = attrs.field(converter=check_resolution)
-    seed: int | None = attrs.field(default=None, converter=check_seed)
-    rendering_speed: RenderingSpeed | None = attrs.field(
-        default=None, converter=check_rendering_speed
-    )
-    color_palette: ColorPalette | None = attrs.field(default=None, converter=check_palette)
-    style: Style | None = attrs.field(default=None, converter=check_style)
-    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=check_extra, hash=False)
 
 
 @attrs.frozen(kw_only=True)
 class V2Generate(_TypedInput):
     """An input of Ideogram 2 (``ideogram/ideogram-v2/generate``).
+
+    Its fields are its own: they share names with Ideogram 3's but not their order, and
+    ``style`` here is a plain word.
 
     Args:
         prompt: what to draw; not empty.
@@ -271,18 +297,15 @@ def _payload_writer(cls: type[_Input]) -> Callable[[_Input], dict[str, Any]]:
 
 def _from_payload(payload: object, cls: type[_Input]) -> _Input:
     """The typed input a payload describes; keys the class does not have go to ``extra``."""
-    if not isinstance(payload, Mapping):
-        raise InvalidInputError(
-            [InputProblem("input", abbreviated(payload), "a JSON object")], model_id=cls.model_id
-        )
+    given = json_object(payload, path="input", model_id=cls.model_id)
     fields = [field for field in attrs.fields(cls) if field.name != "extra"]
     own = {field.name for field in fields}
     arguments: dict[str, Any] = {
-        field.name: payload.get(field.name, MISSING)
+        field.name: given.get(field.name, MISSING)
         for field in fields
-        if field.name in payload or field.default is attrs.NOTHING
+        if field.name in given or field.default is attrs.NOTHING
     }
-    return cls(**arguments, extra={key: payload[key] for key in payload if key not in own})
+    return cls(**arguments, extra={key: given[key] for key in given if key not in own})
 
 
 def _register(cls: type[_Input]) -> None:

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeAlias
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 
 from runcomfy_async.api._schema_check import MISSING
 from runcomfy_async.core._errors import InputProblem, InvalidInputError
 from runcomfy_async.core._wire import converter
-from runcomfy_async.media._images import abbreviated
+from runcomfy_async.media import abbreviated
 
 from ._checks import (
     Refused,
+    check_part,
     field_problems,
     is_valid,
+    json_object,
     raise_problems,
     refuse,
     under,
@@ -36,6 +38,7 @@ from ._vocabulary import PalettePreset, check_palette_preset
 __all__ = ["ColorPalette", "MemberLike", "PaletteMember", "check_palette"]
 
 _HEX_COLOR: Final = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+_Part = TypeVar("_Part")
 
 
 def _check_color_hex(value: str) -> str | Refused:
@@ -83,6 +86,7 @@ MemberLike: TypeAlias = "PaletteMember | str | tuple[str, float] | Mapping[str, 
 """A palette colour: ``"#FF0000"``, ``("#FF0000", 0.8)``, a mapping, or a PaletteMember."""
 
 _MEMBER_KEYS: Final = ("color_hex", "color_weight")
+_PALETTE_KEYS: Final = ("name", "members")
 
 
 def _member(item: object) -> PaletteMember:
@@ -180,15 +184,8 @@ def check_palette(
     value: ColorPalette | Mapping[str, Any] | None,
 ) -> ColorPalette | Refused | None:
     """The converter of an input's ``color_palette``: a ColorPalette, or its JSON form."""
-    received: object = value
-    if received is None or isinstance(received, ColorPalette):
-        return received
-    if isinstance(received, Mapping):
-        try:
-            return _palette_from_json(received)
-        except InvalidInputError as error:
-            return Refused(error.problems)
-    return refuse(received, "a ColorPalette, or {'name': ...} or {'members': [...]}")
+    allowed = "a ColorPalette, or {'name': ...} or {'members': [...]}"
+    return check_part(value, ColorPalette, _palette_from_json, allowed)
 
 
 # --- On the wire ------------------------------------------------------------------------------
@@ -200,18 +197,27 @@ def _member_to_json(member: PaletteMember) -> dict[str, Any]:
     return {"color_hex": member.color_hex, "color_weight": member.color_weight}
 
 
-def _member_from_json(value: object) -> PaletteMember:
-    if not isinstance(value, Mapping):
-        raise InvalidInputError([InputProblem("", abbreviated(value), "a JSON object")])
-    problems = unknown_keys(value, _MEMBER_KEYS, "a palette colour")
+def _read_object(
+    value: object, keys: tuple[str, ...], owner: str, build: Callable[[Mapping[str, Any]], _Part]
+) -> _Part:
+    """A palette part built from its JSON object; its unknown keys reported with the rest."""
+    given = json_object(value)
+    problems = unknown_keys(given, keys, owner)
     try:
-        member = PaletteMember(
-            color_hex=value.get("color_hex", MISSING), color_weight=value.get("color_weight")
-        )
+        part = build(given)
     except InvalidInputError as error:
         raise InvalidInputError([*problems, *error.problems]) from None
     raise_problems(problems)
-    return member
+    return part
+
+
+def _member_from_json(value: object) -> PaletteMember:
+    def build(given: Mapping[str, Any]) -> PaletteMember:
+        return PaletteMember(
+            color_hex=given.get("color_hex", MISSING), color_weight=given.get("color_weight")
+        )
+
+    return _read_object(value, _MEMBER_KEYS, "a palette colour", build)
 
 
 def _palette_to_json(palette: ColorPalette) -> dict[str, Any]:
@@ -221,15 +227,10 @@ def _palette_to_json(palette: ColorPalette) -> dict[str, Any]:
 
 
 def _palette_from_json(value: object) -> ColorPalette:
-    if not isinstance(value, Mapping):
-        raise InvalidInputError([InputProblem("", abbreviated(value), "a JSON object")])
-    problems = unknown_keys(value, ("name", "members"), "a colour palette")
-    try:
-        palette = ColorPalette(name=value.get("name"), members=value.get("members"))
-    except InvalidInputError as error:
-        raise InvalidInputError([*problems, *error.problems]) from None
-    raise_problems(problems)
-    return palette
+    def build(given: Mapping[str, Any]) -> ColorPalette:
+        return ColorPalette(name=given.get("name"), members=given.get("members"))
+
+    return _read_object(value, _PALETTE_KEYS, "a colour palette", build)
 
 
 converter.register_unstructure_hook(PaletteMember, _member_to_json)

@@ -17,11 +17,20 @@ from typing import Any, Final
 
 import attrs
 
-from runcomfy_async.core._errors import InputProblem, InvalidInputError
+from runcomfy_async.core._errors import InputProblem
 from runcomfy_async.core._wire import converter
-from runcomfy_async.media._images import abbreviated
+from runcomfy_async.media import abbreviated
 
-from ._checks import Refused, check_extra, field_problems, is_valid, raise_problems, refuse
+from ._checks import (
+    Refused,
+    check_extra,
+    check_part,
+    field_problems,
+    is_valid,
+    json_object,
+    raise_problems,
+    refuse,
+)
 from ._limits import STYLE_CODE_DIGITS
 from ._vocabulary import StyleType, check_style_type
 
@@ -99,15 +108,8 @@ class Style:
 
 def check_style(value: Style | Mapping[str, Any] | None) -> Style | Refused | None:
     """The converter of an Ideogram 3 input's ``style``: a Style, or its JSON form."""
-    received: object = value
-    if received is None or isinstance(received, Style):
-        return received
-    if isinstance(received, Mapping):
-        try:
-            return _style_from_json(received)
-        except InvalidInputError as error:
-            return Refused(error.problems)
-    return refuse(received, "a Style, or a mapping such as {'style_type': 'Auto'}")
+    allowed = "a Style, or a mapping such as {'style_type': 'Auto'}"
+    return check_part(value, Style, _style_from_json, allowed)
 
 
 # --- On the wire ------------------------------------------------------------------------------
@@ -127,11 +129,10 @@ def _style_to_json(style: Style) -> dict[str, Any]:
 
 
 def _style_from_json(value: object) -> Style:
-    if not isinstance(value, Mapping):
-        raise InvalidInputError([InputProblem("", abbreviated(value), "a JSON object")])
+    given = json_object(value)
     return Style(
-        **{key: value[key] for key in _KNOWN_KEYS if key in value},
-        extra={key: item for key, item in value.items() if key not in _KNOWN_KEYS},
+        **{key: given[key] for key in _KNOWN_KEYS if key in given},
+        extra={key: item for key, item in given.items() if key not in _KNOWN_KEYS},
     )
 
 

@@ -35,7 +35,13 @@ import attrs
 
 from .._constants import (
     ADAPTIVE_MAX_INTERVAL_S,
+    ADAPTIVE_MAX_SCHEDULE,
+    ADAPTIVE_MAX_SHARE_PER_POLL,
     ADAPTIVE_MIN_INTERVAL_S,
+    ADAPTIVE_MIN_SIGMA,
+    ADAPTIVE_SHORTEST_S,
+    ADAPTIVE_STEP_BISECTIONS,
+    ADAPTIVE_TAIL_GROWTH,
     ADAPTIVE_TARGET_LAG_FRACTION,
 )
 from ..core._validate import finite_positive
@@ -97,19 +103,6 @@ class BackoffPoll:
         """Backoff learns nothing."""
 
 
-# Durations shorter than this are treated as this (a log-normal needs positive values).
-_SHORTEST_S = 1e-3
-# The spread assumed at the least, so that a run of identical durations still gets a
-# few polls around them rather than a single poll at exactly the same instant.
-_MIN_SIGMA = 0.05
-# Most polls in one fitted schedule; past its end, polls back off geometrically.
-_MAX_SCHEDULE = 400
-# The largest share of the still-running jobs expected to finish between two polls.
-_MAX_SHARE_PER_POLL = 0.1
-# Bisection steps when sizing one poll step (to about 0.01 % of the longest interval).
-_STEP_BISECTIONS = 14
-# After the schedule ends, each further poll waits this fraction of the age (tail backoff).
-_TAIL_GROWTH = 0.25
 
 
 @attrs.define
@@ -149,7 +142,7 @@ class AdaptivePoll:
     min_samples: int = 8
     refit_every: int = 16
     refit_interval: float = 0.5
-    max_share_per_poll: float = _MAX_SHARE_PER_POLL
+    max_share_per_poll: float = ADAPTIVE_MAX_SHARE_PER_POLL
     clock: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
     _models: dict[str, _ModelTimes] = attrs.field(factory=dict, init=False)
@@ -170,7 +163,7 @@ class AdaptivePoll:
         if not math.isfinite(duration) or duration < 0:
             return
         times = self._times(model_id)
-        times.samples.append(max(duration, _SHORTEST_S))
+        times.samples.append(max(duration, ADAPTIVE_SHORTEST_S))
         times.new_since_fit += 1
 
     def schedule_for(self, model_id: str) -> list[float] | None:
@@ -194,7 +187,7 @@ class AdaptivePoll:
         i = bisect_right(schedule, age)
         if i < len(schedule):
             return schedule[i]
-        tail = min(self.max_interval, max(self.min_interval, age * _TAIL_GROWTH))
+        tail = min(self.max_interval, max(self.min_interval, age * ADAPTIVE_TAIL_GROWTH))
         return age + tail
 
     # --- Fitting -------------------------------------------------------------------------
@@ -202,7 +195,7 @@ class AdaptivePoll:
     def _fit(self, samples: list[float]) -> list[float]:
         logs = [math.log(d) for d in samples]
         mu = statistics.fmean(logs)
-        sigma = max(statistics.pstdev(logs), _MIN_SIGMA)
+        sigma = max(statistics.pstdev(logs), ADAPTIVE_MIN_SIGMA)
         mean = statistics.fmean(samples)
         target = self.target_lag_fraction * mean
         horizon = max(max(samples), math.exp(mu + 3.5 * sigma))
@@ -237,10 +230,10 @@ class AdaptivePoll:
         later than the density of completions where it lands allows.
         """
 
-        # Every schedule reaches the horizon within _MAX_SCHEDULE polls; otherwise a dense
+        # Every schedule reaches the horizon within ADAPTIVE_MAX_SCHEDULE polls; otherwise a dense
         # candidate would stop short, and its lag would no longer fall as polls get denser
         # (which the calibration's bisection relies on).
-        floor = max(self.min_interval, horizon / _MAX_SCHEDULE)
+        floor = max(self.min_interval, horizon / ADAPTIVE_MAX_SCHEDULE)
 
         def spacing(hazard: float) -> float:
             if hazard <= 0:
@@ -267,7 +260,7 @@ class AdaptivePoll:
                 step = longest
             else:
                 lo, hi = floor, longest
-                for _ in range(_STEP_BISECTIONS):
+                for _ in range(ADAPTIVE_STEP_BISECTIONS):
                     mid = (lo + hi) / 2
                     if mid <= spacing(max(here, _lognormal_hazard(age + mid, mu, sigma))):
                         lo = mid

@@ -23,6 +23,10 @@ from .._constants import (
     MIN_SUBMIT_RATE_PER_S,
     RATE_BACKOFF_FACTOR,
     RATE_CUT_WINDOW_S,
+    RATE_MEASURE_WINDOW_S,
+    RATE_MIN_MEASURE_S,
+    RATE_PEAK_EVERY,
+    RATE_PEAK_FLOOR_FRACTION,
     RATE_RECOVERY_AFTER,
     RATE_RECOVERY_STEP,
 )
@@ -30,16 +34,6 @@ from ..core._validate import finite_positive, positive_int
 
 __all__ = ["AdaptiveRate", "TokenBucket"]
 
-# The window over which the achieved submit rate is measured when the first 429 arrives.
-_MEASURE_WINDOW_S = 2.0
-# A cut never goes below this fraction of the best rate achieved so far. With random 429s
-# (a noisy service rather than a real limit) every window holds one, and cuts alone would
-# drive the rate to its floor; the Retry-After cool-down still holds requests back meanwhile.
-_PEAK_FLOOR_FRACTION = 0.25
-# The peak rate is measured every this many successes (measuring costs a little per call).
-_PEAK_EVERY = 32
-# The shortest span a rate is measured over, so that two quick successes don't read as 1000/s.
-_MIN_MEASURE_S = 0.25
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -149,9 +143,9 @@ class AdaptiveRate:
 
     def _achieved(self, now: float) -> float:
         """Successful submits per second over the last window (or the time covered so far)."""
-        covered = _MEASURE_WINDOW_S
+        covered = RATE_MEASURE_WINDOW_S
         if self._first_success is not None:
-            covered = min(covered, max(now - self._first_success, _MIN_MEASURE_S))
+            covered = min(covered, max(now - self._first_success, RATE_MIN_MEASURE_S))
         return len(self._recent) / covered
 
     def reserve(self) -> float:
@@ -164,9 +158,9 @@ class AdaptiveRate:
         if self._first_success is None:
             self._first_success = now
         self._recent.append(now)
-        while self._recent and self._recent[0] < now - _MEASURE_WINDOW_S:
+        while self._recent and self._recent[0] < now - RATE_MEASURE_WINDOW_S:
             self._recent.popleft()
-        if self._successes % _PEAK_EVERY == 0:
+        if self._successes % RATE_PEAK_EVERY == 0:
             self._peak = max(self._peak, self._achieved(now))
         self._successes += 1
         if self.bucket.rate >= self.max_rate:
@@ -195,6 +189,6 @@ class AdaptiveRate:
         if current == math.inf:
             # Start from what we were really doing.
             current = self._achieved(now)
-        floor = max(self.min_rate, self._peak * _PEAK_FLOOR_FRACTION)
+        floor = max(self.min_rate, self._peak * RATE_PEAK_FLOOR_FRACTION)
         self.bucket.set_rate(min(self.max_rate, max(floor, current * self.backoff_factor)))
         self.bucket.drain()

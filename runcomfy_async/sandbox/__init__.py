@@ -4,22 +4,51 @@
 with a second origin for output files (``sb.cdn_base_url``; over HTTPS under a RunComfy-like
 name with ``cdn_https=True``, reached with ``sb.resolver()`` and ``sb.cdn_ssl_context()``), a
 FIFO job queue, faults and job failures on demand, billing (a cost per job, a spend per token,
-an optional balance) and counters to assert on. `ThreadedSandbox` runs one in a background
-thread for sync code; the ``runcomfy_sandbox`` pytest fixture yields one.
+an optional balance) and counters to assert on. Its settings are one `SandboxOptions`, given
+as ``options=`` or as keyword arguments. `ThreadedSandbox` runs one in a background thread for
+sync code; the ``runcomfy_sandbox`` pytest fixture yields one.
 ``python -m runcomfy_async.sandbox`` serves one standalone.
 
 It shares the bundled schemas with the client, never its code, so that it catches the
 client's mistakes instead of repeating them. Drawing output images needs Pillow (the
 ``sandbox`` extra).
+
+The names below are imported on first use rather than with the package: the pytest plugin is
+a module of this package, loaded into every pytest run of every project that installs it, and
+must not pull in aiohttp's server, jsonschema and the rest until a test asks for a sandbox.
 """
 
-from ._faults import CdnFaults, EndpointFaults, FaultPlan
-from ._models import ModelSpec
-from ._pillow import SandboxDependencyError
-from ._sandbox import Sandbox
-from ._stats import CdnSighting, JobRecord, SandboxStats, StatsSnapshot
-from ._threaded import ThreadedSandbox
-from ._tls import SandboxResolver
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ._faults import CdnFaults, EndpointFaults, FaultPlan
+    from ._models import ModelSpec
+    from ._options import SandboxOptions
+    from ._pillow import SandboxDependencyError
+    from ._sandbox import Sandbox
+    from ._stats import CdnSighting, JobRecord, SandboxStats, StatsSnapshot
+    from ._threaded import ThreadedSandbox
+    from ._tls import SandboxResolver
+
+# Each public name and the module it lives in.
+_HOMES: Final = {
+    "CdnFaults": "._faults",
+    "CdnSighting": "._stats",
+    "EndpointFaults": "._faults",
+    "FaultPlan": "._faults",
+    "JobRecord": "._stats",
+    "ModelSpec": "._models",
+    "Sandbox": "._sandbox",
+    "SandboxDependencyError": "._pillow",
+    "SandboxOptions": "._options",
+    "SandboxResolver": "._tls",
+    "SandboxStats": "._stats",
+    "StatsSnapshot": "._stats",
+    "ThreadedSandbox": "._threaded",
+}
 
 __all__ = [
     "CdnFaults",
@@ -30,8 +59,26 @@ __all__ = [
     "ModelSpec",
     "Sandbox",
     "SandboxDependencyError",
+    "SandboxOptions",
     "SandboxResolver",
     "SandboxStats",
     "StatsSnapshot",
     "ThreadedSandbox",
 ]
+
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would otherwise accept any name from this package.
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name's module on first use (PEP 562), then keep the name here."""
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,20 +2,16 @@
 
 Every route goes through `Api._endpoint`, which counts the request, draws a fault for it and
 turns raised `ApiError`s into JSON answers, so each handler is only the happy path and its
-checks.
+checks (reading the request is `_requests`; what a fault answers, `_fault_answers`).
 
 Anything outside the routes (an unknown path, a path with a trailing slash or an empty model
 id segment, a method a path does not take) is answered in the API's own error shape, 404000 or
 405000 (with ``Allow``), by one catch-all route that is reached only when nothing else matched:
 the routes themselves pay nothing for it.
 
-Where the sandbox knowingly differs from, or guesses at, the service:
+Where the sandbox knowingly differs from, or guesses at, the service (the body's
+``Content-Type`` rule is in `_requests`):
 
-- A POST body with a ``Content-Type`` that is not JSON is refused with 422001, its ``detail``
-  saying the body must be JSON; a body without ``Content-Type`` is read as JSON. Inferred:
-  RunComfy's validation errors (``detail`` as ``[{loc, msg, type}]``) are those of a
-  FastAPI/pydantic service, which reads a JSON body only under a JSON content type (or none)
-  and refuses anything else as input that is not an object, with 422.
 - The cancel answer's ``status`` is ``completed`` when the job was just cancelled, as in the
   documentation's example (``{"status": "completed", "outcome": "cancelled"}``); otherwise it
   is the job's state in the ``/status`` vocabulary (``in_progress``, ``completed``,
@@ -27,19 +23,14 @@ Where the sandbox knowingly differs from, or guesses at, the service:
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-import struct
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from typing import Any, Final
 
 from aiohttp import web
 
+from ._catalog import RegisteredModel
 from ._constants import (
     API_PREFIX,
-    BODY_READ_CHUNK_BYTES,
     CATALOG_DEFAULT_LIMIT,
     CATALOG_MAX_LIMIT,
     CATALOG_MIN_LIMIT,
@@ -47,21 +38,20 @@ from ._constants import (
     MAX_REQUEST_BYTES,
 )
 from ._core import SandboxCore
-from ._faults import Endpoint, InjectedFault
+from ._fault_answers import ANSWERED_INSTEAD, fault_answer, reset_connection
+from ._faults import Endpoint
 from ._http import (
     ApiError,
-    bad_parameter,
     invalid_input,
     json_response,
     not_yours,
     outside_api,
-    too_large,
     unknown_model,
     unknown_request,
 )
 from ._images import ImageInput, InputProblem, check_mask, read_image_input
 from ._jobs import Job
-from ._models import RegisteredModel
+from ._requests import check_json_type, parse_object, query_flag, query_int, read_body
 from ._stats import JobOutcome
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,28 +64,9 @@ STATUS_WORDS: Final[Mapping[JobOutcome, str]] = {
     "failed": "completed",
     "cancelled": "cancelled",
 }
-TRUE_WORDS: Final = frozenset({"true", "1", "yes"})
-INTERNAL_ERROR: Final = {"error_code": 500001, "error_message": "internal error, please retry"}
-# RunComfy documents no code for 429; 429001 follows the pattern of its other codes.
-RATE_LIMITED: Final = {"error_code": 429001, "error_message": "too many requests"}
-REASONS: Final = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-HTML_PAGE: Final = (
-    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
-    "</h1></center><hr><center>nginx</center></body></html>"
-)
-LINGER_RESET: Final = struct.pack("ii", 1, 0)
-# Faults answered in place of the handler; the others (slow, dropped) wrap its answer.
-ANSWERED_INSTEAD: Final = frozenset({"rate_limit", "server_error", "error_in_200"})
 # One or more non-empty segments: a trailing slash or "//" is outside the API (404), while a
 # one-segment id is a bad model id (400001), as the service answers it.
 MODEL_ID_PATTERN: Final = r"[^/]+(?:/[^/]+)*"
-# Bodies read as JSON: no Content-Type at all, application/json, application/*+json.
-JSON_SUBTYPE_SUFFIX: Final = "+json"
 # The stats' name for requests outside the API.
 UNROUTED: Final = "unrouted"
 
@@ -153,19 +124,20 @@ class Api:
             stats = core.stats
             stats.total_requests += 1
             stats.requests_by_endpoint[name] += 1
-            fault = core.dice.roll(name, core.faults)
+            plan = core.options.faults
+            fault = core.dice.roll(name, plan)
             kind = None if fault is None else fault.kind
             response: web.StreamResponse
             if kind == "reset":
                 stats.faults_by_kind[kind] += 1
-                return _reset(request)
+                return reset_connection(request)
             if fault is not None and kind in ANSWERED_INSTEAD:
                 stats.faults_by_kind[fault.kind] += 1
-                response = self._fault_answer(fault)
+                response = fault_answer(fault, plan)
             else:
                 if kind == "slow":
                     stats.faults_by_kind[kind] += 1
-                    await asyncio.sleep(core.faults.slow_s)
+                    await asyncio.sleep(plan.slow_s)
                 try:
                     response = await handler(request)
                 except ApiError as error:
@@ -173,31 +145,12 @@ class Api:
                 if kind == "accepted_then_dropped" and response.status == 200:
                     # The job exists and runs; the client only sees its connection reset.
                     stats.faults_by_kind[kind] += 1
-                    return _reset(request)
+                    return reset_connection(request)
             stats.responses_by_status[response.status] += 1
             stats.responses_by_endpoint_status[(name, response.status)] += 1
             return response
 
         return endpoint
-
-    def _fault_answer(self, fault: InjectedFault) -> web.Response:
-        plan = self._core.faults
-        if fault.kind == "rate_limit":
-            if plan.retry_after_form == "http-date":
-                when = datetime.now(timezone.utc) + timedelta(seconds=plan.retry_after_s)
-                retry_after = format_datetime(when, usegmt=True)
-            else:
-                # Whole seconds print as integers ("1"); fractions stay fractions ("0.05") so
-                # tests can run fast, which tolerant clients read as floats.
-                retry_after = f"{plan.retry_after_s:g}"
-            return json_response(429, RATE_LIMITED, headers={"Retry-After": retry_after})
-        if fault.kind == "server_error":
-            if fault.html:
-                reason = REASONS.get(fault.status, "Server Error")
-                page = HTML_PAGE.format(status=fault.status, reason=reason)
-                return web.Response(status=fault.status, text=page, content_type="text/html")
-            return json_response(fault.status, INTERNAL_ERROR)
-        return json_response(200, INTERNAL_ERROR)
 
     def _job(self, request: web.Request) -> Job:
         """The job a request names, checking the token owns it."""
@@ -223,9 +176,9 @@ class Api:
         core = self._core
         owner = core.tokens.check(request.headers.get("Authorization"))
         model = self._model(request)
-        body = await _read_body(request)
-        _check_json_type(request)
-        payload = _parse_object(body)
+        body = await read_body(request)
+        check_json_type(request)
+        payload = parse_object(body)
         problems = model.problems(payload)
         if problems:
             raise invalid_input(problems)
@@ -301,7 +254,7 @@ class Api:
             body["output"] = core.output(job)
         elif state == "failed":
             body["error"] = job.fate.error
-        if request.query.get("include_cost", "").lower() in TRUE_WORDS:
+        if query_flag(request, "include_cost"):
             body["cost"] = record.cost_usd
         return json_response(200, body)
 
@@ -331,21 +284,21 @@ class Api:
         core = self._core
         core.tokens.check(request.headers.get("Authorization"))
         query = request.query
-        limit = _query_int(
+        limit = query_int(
             request,
             "limit",
             CATALOG_DEFAULT_LIMIT,
             minimum=CATALOG_MIN_LIMIT,
             maximum=CATALOG_MAX_LIMIT,
         )
-        offset = _query_int(request, "offset", 0, minimum=0)
+        offset = query_int(request, "offset", 0, minimum=0)
         models, total = core.registry.catalog(
             limit=limit,
             offset=offset,
             search=query.get("search", ""),
             category=query.get("category", ""),
             kind=query.get("kind", ""),
-            include_schema=query.get("include_schema", "").lower() in TRUE_WORDS,
+            include_schema=query_flag(request, "include_schema"),
         )
         return json_response(200, {"models": models, "total": total})
 
@@ -362,86 +315,5 @@ class Api:
         return json_response(200, self._model(request).detail)
 
 
-def _reset(request: web.Request) -> web.Response:
-    """Reset the connection (RST, not a polite close) and give aiohttp a response to drop."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        transport.abort()
-    return web.Response()
-
-
-async def _read_body(request: web.Request) -> bytes:
-    """The body, or 413 when over the cap (read through so the client sees the answer)."""
-    length = request.content_length
-    if length is not None and length > MAX_REQUEST_BYTES:
-        read = 0
-        while read <= MAX_REQUEST_BYTES + CLIENT_MAX_SIZE_MARGIN_BYTES:
-            chunk = await request.content.read(BODY_READ_CHUNK_BYTES)
-            if not chunk:
-                break
-            read += len(chunk)
-        raise too_large(MAX_REQUEST_BYTES)
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(MAX_REQUEST_BYTES) from None
-    if len(body) > MAX_REQUEST_BYTES:
-        raise too_large(MAX_REQUEST_BYTES)
-    return body
-
-
-def _parse_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise invalid_input(
-            [{"loc": [], "msg": "the body is not valid JSON", "type": "json_invalid"}]
-        ) from None
-    if not isinstance(payload, dict):
-        raise invalid_input(
-            [{"loc": [], "msg": "the input must be a JSON object", "type": "object_type"}]
-        )
-    return payload
-
-
 def _image_problem(problem: InputProblem) -> dict[str, Any]:
     return {"loc": [problem.field], "msg": problem.message, "type": "image_uri"}
-
-
-def _check_json_type(request: web.Request) -> None:
-    """Refuse a body declared as something other than JSON (see the module docstring)."""
-    if "Content-Type" not in request.headers:
-        return
-    declared = request.content_type
-    if declared == "application/json" or (
-        declared.startswith("application/") and declared.endswith(JSON_SUBTYPE_SUFFIX)
-    ):
-        return
-    raise invalid_input(
-        [
-            {
-                "loc": [],
-                "msg": f"the body must be JSON (Content-Type: application/json), not {declared}",
-                "type": "content_type",
-            }
-        ]
-    )
-
-
-def _query_int(
-    request: web.Request, name: str, default: int, *, minimum: int, maximum: int | None = None
-) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum or (maximum is not None and value > maximum):
-        wanted = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-        raise bad_parameter(name, f"must be an integer {wanted}, got {raw!r}")
-    return value

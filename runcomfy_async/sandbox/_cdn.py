@@ -58,7 +58,7 @@ class CdnFiles:
         core = self._core
         core.stats.cdn_requests += 1
         self._watch_credentials(request)
-        faults = core.cdn_faults
+        faults = core.options.cdn_faults
         if faults.redirect_to is not None:
             target = yarl.URL(faults.redirect_to)
             if request.host != target.authority:

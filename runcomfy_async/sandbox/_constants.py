@@ -10,6 +10,9 @@ from typing import Final
 
 # --- Where it listens --------------------------------------------------------------------------
 LOOPBACK_HOST: Final = "127.0.0.1"
+# Port 0 asks the system for a free one.
+ANY_PORT: Final = 0
+MAX_PORT: Final = 65535
 API_PREFIX: Final = "/v1"
 FILES_PREFIX: Final = "/files"
 

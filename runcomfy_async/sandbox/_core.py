@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from ._catalog import ModelRegistry, RegisteredModel
 from ._constants import (
     FILES_PREFIX,
     INPUT_FETCH_TIMEOUT_S,
@@ -29,11 +30,11 @@ from ._constants import (
     LOOPBACK_HOSTS,
     MAX_INPUT_IMAGE_BYTES,
 )
-from ._faults import CdnFaults, FaultDice, FaultPlan
+from ._faults import FaultDice
 from ._http import insufficient_balance
 from ._images import ImageFetchError, ImageInput
 from ._jobs import Job, JobQueue, draw_fate
-from ._models import ModelRegistry, RegisteredModel
+from ._options import SandboxOptions
 from ._render import Drawing
 from ._stats import JobRecord, SandboxStats
 from ._tls import CdnTls, SandboxResolver
@@ -46,61 +47,45 @@ class SandboxCore:
     """Jobs, tokens, models, faults and stats of one running sandbox.
 
     Args:
-        seed: seeds every draw (job fates, faults).
-        time_scale: real seconds per model second.
-        workers: jobs run at once.
-        retention_s: how long finished jobs are kept, in real seconds.
+        options: the sandbox's settings; replace ``core.options`` to change faults, failure
+            rate or balance at run time (the queue keeps the workers and retention it was
+            built with).
         tokens: the tokens the API accepts.
         registry: the served models.
-        faults, cdn_faults: the faults injected now (replaceable at run time).
         loop: the loop the sandbox runs on.
         id_salt: mixed into every request id (0 when a seed was asked for).
-        failure_rate: a failure rate for every model, on top of each model's own.
-        balance_usd: what each token may spend; None for no limit.
         cdn_tls: the CDN's certificate when it serves HTTPS, else None.
     """
 
     def __init__(
         self,
+        options: SandboxOptions,
         *,
-        seed: int,
-        time_scale: float,
-        workers: int,
-        retention_s: float,
         tokens: TokenBook,
         registry: ModelRegistry,
-        faults: FaultPlan,
-        cdn_faults: CdnFaults,
         loop: asyncio.AbstractEventLoop,
         id_salt: int = 0,
-        failure_rate: float = 0.0,
-        balance_usd: float | None = None,
         cdn_tls: CdnTls | None = None,
     ) -> None:
-        self.seed = seed
+        self.options = options
         self.id_salt = id_salt
-        self.failure_rate = failure_rate
-        self.balance_usd = balance_usd
         self.cdn_tls = cdn_tls
         # The ledger the balance is checked against; stats only mirror it (and can be reset).
         self.spent: dict[str, float] = {}
         self.fetchable_hosts = (
             LOOPBACK_HOSTS if cdn_tls is None else LOOPBACK_HOSTS | {cdn_tls.host}
         )
-        self.time_scale = time_scale
         self.tokens = tokens
         self.registry = registry
-        self.faults = faults
-        self.cdn_faults = cdn_faults
-        self.dice = FaultDice(seed)
+        self.dice = FaultDice(options.draw_seed)
         self.stats = SandboxStats()
         self.loop = loop
         # Wall-clock timestamps are derived from the loop clock so that a job's ISO times and
         # its durations agree exactly.
         self._wall_epoch = time.time()
         self.queue = JobQueue(
-            workers=workers,
-            retention_s=retention_s,
+            workers=options.workers,
+            retention_s=options.retention_s,
             loop=loop,
             epoch=loop.time(),
             on_end=self._bill,
@@ -121,15 +106,20 @@ class SandboxCore:
         index = self._submissions
         self._submissions += 1
         key = _canonical(inputs)
+        options = self.options
         fate = draw_fate(
-            self.seed, index, model.spec, id_salt=self.id_salt, failure_rate=self.failure_rate
+            options.draw_seed,
+            index,
+            model.spec,
+            id_salt=self.id_salt,
+            failure_rate=options.failure_rate,
         )
         record = JobRecord(
             index=index,
             request_id=fate.request_id,
             model_id=model.spec.model_id,
             duration_s=fate.duration_s,
-            time_scale=self.time_scale,
+            time_scale=options.time_scale,
             submitted_s=self.queue.now(),
             input_key=key,
         )
@@ -139,7 +129,7 @@ class SandboxCore:
             inputs=inputs,
             images=images,
             fate=fate,
-            scaled_s=fate.duration_s * self.time_scale,
+            scaled_s=fate.duration_s * options.time_scale,
             record=record,
         )
         stats = self.stats
@@ -151,7 +141,7 @@ class SandboxCore:
 
     def check_balance(self, owner: str) -> None:
         """Raise the insufficient-balance error if `owner` has spent its balance."""
-        balance = self.balance_usd
+        balance = self.options.balance_usd
         if balance is not None and self.spent.get(owner, 0.0) >= balance:
             raise insufficient_balance(balance)
 

@@ -18,13 +18,13 @@ The kinds, and why each one matters to a client:
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable
 from typing import Final, Literal
 
 import attrs
 
+from ._checks import non_negative_finite, probability
 from ._constants import (
     DEFAULT_RETRY_AFTER_S,
     DEFAULT_SERVER_ERROR_HTML_FRACTION,
@@ -49,18 +49,6 @@ FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
 RetryAfterForm = Literal["seconds", "http-date"]
 
 
-def _probability(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
-
-
-def _non_negative_finite(
-    _instance: object, attribute: attrs.Attribute[float], value: float
-) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
-
-
 @attrs.frozen
 class EndpointFaults:
     """How often each fault kind happens on one endpoint (probabilities summing to at most 1).
@@ -74,12 +62,12 @@ class EndpointFaults:
         accepted_then_dropped: submit only: the job is created, the answer is a reset.
     """
 
-    rate_limit: float = attrs.field(default=0.0, validator=_probability)
-    server_error: float = attrs.field(default=0.0, validator=_probability)
-    reset: float = attrs.field(default=0.0, validator=_probability)
-    slow: float = attrs.field(default=0.0, validator=_probability)
-    error_in_200: float = attrs.field(default=0.0, validator=_probability)
-    accepted_then_dropped: float = attrs.field(default=0.0, validator=_probability)
+    rate_limit: float = attrs.field(default=0.0, validator=probability)
+    server_error: float = attrs.field(default=0.0, validator=probability)
+    reset: float = attrs.field(default=0.0, validator=probability)
+    slow: float = attrs.field(default=0.0, validator=probability)
+    error_in_200: float = attrs.field(default=0.0, validator=probability)
+    accepted_then_dropped: float = attrs.field(default=0.0, validator=probability)
 
     def __attrs_post_init__(self) -> None:
         if self.total > 1.0 + 1e-9:
@@ -148,18 +136,16 @@ class FaultPlan:
     result: EndpointFaults = NO_FAULTS
     cancel: EndpointFaults = NO_FAULTS
     models: EndpointFaults = NO_FAULTS
-    retry_after_s: float = attrs.field(
-        default=DEFAULT_RETRY_AFTER_S, validator=_non_negative_finite
-    )
+    retry_after_s: float = attrs.field(default=DEFAULT_RETRY_AFTER_S, validator=non_negative_finite)
     retry_after_form: RetryAfterForm = attrs.field(
         default="seconds", validator=attrs.validators.in_(("seconds", "http-date"))
     )
-    slow_s: float = attrs.field(default=DEFAULT_SLOW_S, validator=_non_negative_finite)
+    slow_s: float = attrs.field(default=DEFAULT_SLOW_S, validator=non_negative_finite)
     server_error_statuses: tuple[int, ...] = attrs.field(
         default=DEFAULT_SERVER_ERROR_STATUSES, converter=_int_tuple, validator=_server_statuses
     )
     server_error_html_fraction: float = attrs.field(
-        default=DEFAULT_SERVER_ERROR_HTML_FRACTION, validator=_probability
+        default=DEFAULT_SERVER_ERROR_HTML_FRACTION, validator=probability
     )
 
     def __attrs_post_init__(self) -> None:

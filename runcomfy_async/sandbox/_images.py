@@ -1,4 +1,4 @@
-"""Image inputs: what the sandbox accepts in an image field, and the edit mask's rules.
+"""Image inputs: which fields are images, what the sandbox accepts in one, the edit mask's rules.
 
 RunComfy fetches image URLs itself; the sandbox has no internet, so it accepts what it can
 reach: base64 ``data:`` URIs (PNG, JPEG, WebP) and ``http(s)`` URLs on loopback, which it
@@ -11,9 +11,9 @@ import base64
 import binascii
 import io
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import yarl
@@ -22,6 +22,11 @@ from ._constants import LOOPBACK_HOSTS, MASK_WHITE_FROM
 
 DATA_URI: Final = re.compile(r"data:image/(png|jpeg|jpg|webp)((?:;[^;,]*)*?);base64,", re.I)
 READABLE_FORMATS: Final = frozenset({"PNG", "JPEG", "WEBP"})
+# The format the live catalog gives an image field (the partner nodes' saved catalog).
+IMAGE_URI_FORMAT: Final = "image_uri"
+# Formats (or name endings) that mark a field as an image the sandbox must be able to read.
+IMAGE_FORMATS: Final = frozenset({IMAGE_URI_FORMAT, "uri"})
+IMAGE_NAME_ENDINGS: Final = ("image", "mask")
 
 
 class ImageFetchError(Exception):
@@ -54,6 +59,22 @@ class ImageInput:
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         return (self.width, self.height)
+
+
+def image_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields of an input schema that hold an image: by format, or by a name ending in
+    ``image`` or ``mask`` (a required one included even when the properties leave it out)."""
+    properties: Mapping[str, Any] = schema.get("properties") or {}
+    names = [*properties, *(name for name in schema.get("required", ()) if name not in properties)]
+    return tuple(
+        name
+        for name in names
+        if name.endswith(IMAGE_NAME_ENDINGS)
+        or (
+            isinstance(properties.get(name), Mapping)
+            and properties[name].get("format") in IMAGE_FORMATS
+        )
+    )
 
 
 Fetch = Callable[[str], Awaitable[bytes]]

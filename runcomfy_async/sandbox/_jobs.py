@@ -24,8 +24,9 @@ from typing import Any, Final
 
 import attrs
 
+from ._catalog import RegisteredModel
 from ._images import ImageInput
-from ._models import ModelSpec, RegisteredModel
+from ._models import ModelSpec
 from ._positions import QueuePositions
 from ._stats import JobOutcome, JobRecord
 

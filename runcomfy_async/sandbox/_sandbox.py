@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
+import attrs
 from aiohttp import web
 from typing_extensions import Self
 
 from ._api import Api
+from ._catalog import ModelRegistry
 from ._cdn import CdnFiles
 from ._constants import (
     API_PREFIX,
-    CDN_TLS_HOST,
-    DEFAULT_RETENTION_S,
-    DEFAULT_SEED,
-    DEFAULT_TIME_SCALE,
-    DEFAULT_WORKERS,
     LOOPBACK_HOST,
     REQUEST_ID_SALT_BITS,
     SHUTDOWN_TIMEOUT_S,
 )
 from ._core import SandboxCore
 from ._faults import CdnFaults, FaultPlan
-from ._models import ModelRegistry, ModelSpec, ideogram_specs
+from ._ideogram import ideogram_specs
+from ._models import ModelSpec
+from ._options import LIVE_SETTINGS, SandboxOptions, build_options
 from ._pillow import require_pillow
 from ._stats import SandboxStats
 from ._tls import CdnTls, SandboxResolver, make_cdn_tls
@@ -38,95 +37,31 @@ def _origin(host: str, port: int, scheme: str = "http") -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _check_rate(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_balance(value: float | None) -> float | None:
-    if value is not None and not (
-        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-    ):
-        raise ValueError(f"balance_usd must be a finite number >= 0 or None, got {value!r}")
-    return value
-
-
 class Sandbox:
     """A RunComfy Model API on loopback: the API on one port, its file CDN on another.
 
     ``async with Sandbox() as sb:`` starts both servers; point a client at ``sb.base_url``
     with ``sb.token``. It serves the four Ideogram models from the bundled schemas plus any
-    model given in `models` or registered later, each with its catalog price: a succeeded job
+    model given in ``models`` or registered later, each with its catalog price: a succeeded job
     is billed to the token that submitted it (``stats.spend_by_token``, `spent_usd`), and
     ``?include_cost=true`` on its result says how much.
 
     Args:
-        token: the main bearer token; a random one when None.
-        seed: makes job fates (run time, failure, request id) and faults repeatable. When
-            None, the draws use the default seed but request ids are salted at random, so
-            that no two sandboxes hand out the same id.
-        workers: how many jobs run at once; the rest wait in a FIFO queue.
-        time_scale: real seconds per model second (0.01 runs 100 times faster).
-        retention_s: how long a finished job stays readable, in real seconds.
-        faults: the faults the API injects (change later with ``sb.faults = ...``).
-        cdn_faults: the CDN's hostile answers (change later with ``sb.cdn_faults = ...``).
-        host: the address both servers bind.
-        port, cdn_port: 0 picks free ports.
-        models: more models to serve besides the Ideogram ones (same id: replaces it).
-        failure_rate: the share of jobs that fail, on every model (Ideogram ones included),
-            on top of each model's own ``failure_rate``; failed jobs carry an error shaped as
-            a string, an object or a list of ``{errorCode, error, debugInfo}``, by draw.
-        balance_usd: what each token may spend; once its succeeded jobs cost that much, its
-            submits are refused with 402 / 400002. None: no limit.
-        cdn_https: serve the CDN over HTTPS as `cdn_host`, with a certificate from a test CA
-            made for the run (needs ``trustme``); reach it with `resolver` and
-            `cdn_ssl_context`.
-        cdn_host: the CDN's host name in HTTPS mode.
+        options: the settings (`SandboxOptions`, which documents each one); the defaults when
+            None.
+        **settings: any `SandboxOptions` setting by name (``Sandbox(seed=1, workers=2)``),
+            applied on top of `options`. An unknown name is a TypeError, a value out of range
+            a ValueError, both raised here.
     """
 
-    def __init__(
-        self,
-        *,
-        token: str | None = None,
-        seed: int | None = None,
-        workers: int = DEFAULT_WORKERS,
-        time_scale: float = DEFAULT_TIME_SCALE,
-        retention_s: float = DEFAULT_RETENTION_S,
-        faults: FaultPlan = FaultPlan(),
-        cdn_faults: CdnFaults = CdnFaults(),
-        host: str = LOOPBACK_HOST,
-        port: int = 0,
-        cdn_port: int = 0,
-        models: Iterable[ModelSpec] | None = None,
-        failure_rate: float = 0.0,
-        balance_usd: float | None = None,
-        cdn_https: bool = False,
-        cdn_host: str = CDN_TLS_HOST,
-    ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise ValueError(f"time_scale must be finite and > 0, got {time_scale}")
-        if not (retention_s >= 0):
-            raise ValueError(f"retention_s must be >= 0, got {retention_s}")
-        self._tokens = TokenBook(token)
-        self._registry = ModelRegistry([*ideogram_specs(), *(models or ())])
-        self._seed = DEFAULT_SEED if seed is None else seed
-        self._id_salt = secrets.randbits(REQUEST_ID_SALT_BITS) if seed is None else 0
-        self._failure_rate = _check_rate("failure_rate", failure_rate)
-        self._balance_usd = _check_balance(balance_usd)
-        self._cdn_https = cdn_https
-        self._cdn_host = cdn_host
+    def __init__(self, options: SandboxOptions | None = None, **settings: Any) -> None:
+        self._options = options = build_options(options, settings)
+        self._tokens = TokenBook(options.token)
+        self._registry = ModelRegistry([*ideogram_specs(), *options.models])
+        self._id_salt = secrets.randbits(REQUEST_ID_SALT_BITS) if options.seed is None else 0
         self._cdn_tls: CdnTls | None = None
-        self._workers = workers
-        self._time_scale = time_scale
-        self._retention_s = retention_s
-        self._faults = faults
-        self._cdn_faults = cdn_faults
-        self._host = host
-        self._port = port
-        self._cdn_port = cdn_port
+        self._port = options.port
+        self._cdn_port = options.cdn_port
         self._core: SandboxCore | None = None
         self._api: Api | None = None
         self._cdn: CdnFiles | None = None
@@ -140,21 +75,15 @@ class Sandbox:
         if self._core is not None:
             raise RuntimeError("this sandbox is already started")
         require_pillow()
-        if self._cdn_https and self._cdn_tls is None:
-            self._cdn_tls = make_cdn_tls(self._cdn_host)
+        options = self._options
+        if options.cdn_https and self._cdn_tls is None:
+            self._cdn_tls = make_cdn_tls(options.cdn_host)
         core = SandboxCore(
-            seed=self._seed,
-            time_scale=self._time_scale,
-            workers=self._workers,
-            retention_s=self._retention_s,
+            options,
             tokens=self._tokens,
             registry=self._registry,
-            faults=self._faults,
-            cdn_faults=self._cdn_faults,
             loop=asyncio.get_running_loop(),
             id_salt=self._id_salt,
-            failure_rate=self._failure_rate,
-            balance_usd=self._balance_usd,
             cdn_tls=self._cdn_tls,
         )
         self._core = core
@@ -167,13 +96,13 @@ class Sandbox:
                 None if tls is None else tls.server_context,
             )
             core.cdn_base = (
-                _origin(self._host, self._cdn_port)
+                _origin(options.host, self._cdn_port)
                 if tls is None
                 else _origin(tls.host, self._cdn_port, "https")
             )
             self._api = Api(core)
             self._api_runner, self._port = await self._serve(self._api.application(), self._port)
-            core.api_base = _origin(self._host, self._port) + API_PREFIX
+            core.api_base = _origin(options.host, self._port) + API_PREFIX
         except BaseException:
             await self.close()
             raise
@@ -187,7 +116,7 @@ class Sandbox:
         await runner.setup()
         try:
             await web.TCPSite(
-                runner, self._host, port, reuse_address=True, ssl_context=ssl_context
+                runner, self._options.host, port, reuse_address=True, ssl_context=ssl_context
             ).start()
         except BaseException:
             await runner.cleanup()
@@ -254,12 +183,12 @@ class Sandbox:
     @property
     def cdn_https(self) -> bool:
         """Whether the CDN serves HTTPS under `cdn_host`."""
-        return self._cdn_https
+        return self._options.cdn_https
 
     @property
     def cdn_host(self) -> str:
         """The CDN's host name in HTTPS mode (it resolves only through `resolver`)."""
-        return self._cdn_host
+        return self._options.cdn_host
 
     @property
     def cdn_ca_pem(self) -> bytes:
@@ -273,7 +202,8 @@ class Sandbox:
     def resolver(self) -> SandboxResolver:
         """A new aiohttp resolver for a client's connector: the CDN's host name (in HTTPS
         mode) and ``localhost`` resolve to 127.0.0.1, any other name fails as unknown."""
-        hosts = {self._cdn_host: LOOPBACK_HOST} if self._cdn_https else {}
+        options = self._options
+        hosts = {options.cdn_host: LOOPBACK_HOST} if options.cdn_https else {}
         return SandboxResolver(hosts)
 
     def _tls(self) -> CdnTls:
@@ -307,31 +237,42 @@ class Sandbox:
     # --- Behaviour ---------------------------------------------------------------------------
 
     @property
+    def options(self) -> SandboxOptions:
+        """The settings now (assigning `faults`, `cdn_faults`, `failure_rate` or
+        `balance_usd` replaces them)."""
+        return self._options
+
+    def _change(self, **settings: Any) -> None:
+        """Check and apply changed `LIVE_SETTINGS`, at once for a running sandbox too."""
+        fixed = settings.keys() - LIVE_SETTINGS
+        if fixed:
+            raise AttributeError(f"{', '.join(sorted(fixed))} cannot change after construction")
+        self._options = attrs.evolve(self._options, **settings)
+        if self._core is not None:
+            self._core.options = self._options
+
+    @property
     def seed(self) -> int:
         """The seed of every draw (the default one when none was given)."""
-        return self._seed
+        return self._options.draw_seed
 
     @property
     def failure_rate(self) -> float:
         """The share of jobs that fail on every model, on top of each model's own."""
-        return self._failure_rate
+        return self._options.failure_rate
 
     @failure_rate.setter
     def failure_rate(self, rate: float) -> None:
-        self._failure_rate = _check_rate("failure_rate", rate)
-        if self._core is not None:
-            self._core.failure_rate = self._failure_rate
+        self._change(failure_rate=rate)
 
     @property
     def balance_usd(self) -> float | None:
         """What each token may spend (None: no limit); assign to top up or lower it."""
-        return self._balance_usd
+        return self._options.balance_usd
 
     @balance_usd.setter
     def balance_usd(self, balance: float | None) -> None:
-        self._balance_usd = _check_balance(balance)
-        if self._core is not None:
-            self._core.balance_usd = self._balance_usd
+        self._change(balance_usd=balance)
 
     def spent_usd(self, token: str | None = None) -> float:
         """What `token` (the main one when None) has been billed so far; unlike
@@ -342,7 +283,7 @@ class Sandbox:
     @property
     def time_scale(self) -> float:
         """Real seconds per model second."""
-        return self._time_scale
+        return self._options.time_scale
 
     @property
     def models(self) -> Mapping[str, ModelSpec]:
@@ -356,24 +297,20 @@ class Sandbox:
     @property
     def faults(self) -> FaultPlan:
         """The faults the API injects now."""
-        return self._faults
+        return self._options.faults
 
     @faults.setter
     def faults(self, plan: FaultPlan) -> None:
-        self._faults = plan
-        if self._core is not None:
-            self._core.faults = plan
+        self._change(faults=plan)
 
     @property
     def cdn_faults(self) -> CdnFaults:
         """The CDN's hostile answers now."""
-        return self._cdn_faults
+        return self._options.cdn_faults
 
     @cdn_faults.setter
     def cdn_faults(self, faults: CdnFaults) -> None:
-        self._cdn_faults = faults
-        if self._core is not None:
-            self._core.cdn_faults = faults
+        self._change(cdn_faults=faults)
 
     @property
     def stats(self) -> SandboxStats:

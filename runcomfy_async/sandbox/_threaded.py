@@ -10,22 +10,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from typing_extensions import Self
 
-from ._constants import (
-    CDN_TLS_HOST,
-    DEFAULT_RETENTION_S,
-    DEFAULT_TIME_SCALE,
-    DEFAULT_WORKERS,
-    LOOPBACK_HOST,
-    THREAD_START_TIMEOUT_S,
-)
+from ._constants import THREAD_START_TIMEOUT_S
 from ._faults import CdnFaults, FaultPlan
 from ._models import ModelSpec
+from ._options import SandboxOptions
 from ._sandbox import Sandbox
 from ._stats import StatsSnapshot
 from ._tls import SandboxResolver
@@ -36,47 +30,14 @@ T = TypeVar("T")
 class ThreadedSandbox:
     """A started `Sandbox` serving from a background thread; a sync context manager.
 
-    ``with ThreadedSandbox(time_scale=0.01) as sb:`` takes the same arguments as `Sandbox` and
-    offers the same calls, synchronously. `stats` is a frozen snapshot taken on the sandbox's
-    loop (read it again for fresh numbers); `reset_stats()` clears the counters.
+    ``with ThreadedSandbox(time_scale=0.01) as sb:`` takes the same arguments as `Sandbox`
+    (``options=`` and/or any `SandboxOptions` setting by name) and offers the same calls,
+    synchronously. `stats` is a frozen snapshot taken on the sandbox's loop (read it again for
+    fresh numbers); `reset_stats()` clears the counters.
     """
 
-    def __init__(
-        self,
-        *,
-        token: str | None = None,
-        seed: int | None = None,
-        workers: int = DEFAULT_WORKERS,
-        time_scale: float = DEFAULT_TIME_SCALE,
-        retention_s: float = DEFAULT_RETENTION_S,
-        faults: FaultPlan = FaultPlan(),
-        cdn_faults: CdnFaults = CdnFaults(),
-        host: str = LOOPBACK_HOST,
-        port: int = 0,
-        cdn_port: int = 0,
-        models: Iterable[ModelSpec] | None = None,
-        failure_rate: float = 0.0,
-        balance_usd: float | None = None,
-        cdn_https: bool = False,
-        cdn_host: str = CDN_TLS_HOST,
-    ) -> None:
-        self._sandbox = Sandbox(
-            token=token,
-            seed=seed,
-            workers=workers,
-            time_scale=time_scale,
-            retention_s=retention_s,
-            faults=faults,
-            cdn_faults=cdn_faults,
-            host=host,
-            port=port,
-            cdn_port=cdn_port,
-            models=models,
-            failure_rate=failure_rate,
-            balance_usd=balance_usd,
-            cdn_https=cdn_https,
-            cdn_host=cdn_host,
-        )
+    def __init__(self, options: SandboxOptions | None = None, **settings: Any) -> None:
+        self._sandbox = Sandbox(options, **settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -139,6 +100,9 @@ class ThreadedSandbox:
 
         return self._await(call())
 
+    def _change(self, **settings: Any) -> None:
+        self._call(lambda: self._sandbox._change(**settings))
+
     # --- The same calls as Sandbox, synchronous ----------------------------------------------
 
     @property
@@ -190,6 +154,11 @@ class ThreadedSandbox:
         return self._sandbox.token
 
     @property
+    def options(self) -> SandboxOptions:
+        """The settings now."""
+        return self._sandbox.options
+
+    @property
     def seed(self) -> int:
         """The seed of every draw."""
         return self._sandbox.seed
@@ -211,10 +180,7 @@ class ThreadedSandbox:
 
     @failure_rate.setter
     def failure_rate(self, rate: float) -> None:
-        def assign() -> None:
-            self._sandbox.failure_rate = rate
-
-        self._call(assign)
+        self._change(failure_rate=rate)
 
     @property
     def balance_usd(self) -> float | None:
@@ -223,10 +189,7 @@ class ThreadedSandbox:
 
     @balance_usd.setter
     def balance_usd(self, balance: float | None) -> None:
-        def assign() -> None:
-            self._sandbox.balance_usd = balance
-
-        self._call(assign)
+        self._change(balance_usd=balance)
 
     def spent_usd(self, token: str | None = None) -> float:
         """What `token` (the main one when None) has been billed so far."""
@@ -251,10 +214,7 @@ class ThreadedSandbox:
 
     @faults.setter
     def faults(self, plan: FaultPlan) -> None:
-        def assign() -> None:
-            self._sandbox.faults = plan
-
-        self._call(assign)
+        self._change(faults=plan)
 
     @property
     def cdn_faults(self) -> CdnFaults:
@@ -263,10 +223,7 @@ class ThreadedSandbox:
 
     @cdn_faults.setter
     def cdn_faults(self, faults: CdnFaults) -> None:
-        def assign() -> None:
-            self._sandbox.cdn_faults = faults
-
-        self._call(assign)
+        self._change(cdn_faults=faults)
 
     @property
     def stats(self) -> StatsSnapshot:

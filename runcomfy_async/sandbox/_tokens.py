@@ -22,13 +22,11 @@ class TokenBook:
     """The tokens a sandbox has issued.
 
     Args:
-        first: the main token; a random one is made when None.
+        first: the main token (checked by `SandboxOptions`); a random one is made when None.
     """
 
     def __init__(self, first: str | None = None) -> None:
         self.primary = first if first is not None else self._new()
-        if not self.primary or self.primary != self.primary.strip():
-            raise ValueError("a token is a non-empty string without surrounding spaces")
         self._valid = {self.primary}
         self._revoked: set[str] = set()
 

@@ -14,8 +14,8 @@ import runcomfy_async as rc
 from runcomfy_async import OutcomeState
 from runcomfy_async.core._lifecycle import InputState as EntryState
 from runcomfy_async.sandbox import Sandbox
-from runcomfy_async.store._journal import Journal, JournalError
 from runcomfy_async.store._manifest import read_manifest
+from runcomfy_async.store.journal import Journal, JournalError
 
 from .conftest import FAST, SLOW, VARIED, make_client, prompts
 

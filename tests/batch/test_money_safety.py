@@ -19,7 +19,7 @@ import pytest
 import runcomfy_async as rc
 from runcomfy_async import InputState
 from runcomfy_async.sandbox import EndpointFaults, FaultPlan, Sandbox
-from runcomfy_async.store._journal import Journal, JournalError
+from runcomfy_async.store.journal import Journal, JournalError
 
 from .conftest import FAST, SLOW, CountingInputs, make_client, prompts
 
@@ -265,3 +265,48 @@ async def test_every_final_state_is_journaled_as_the_outcome_the_caller_saw(
 
 if os.name != "posix":  # pragma: no cover
     pytestmark = pytest.mark.skip("symlinks and flock")
+
+
+async def test_a_request_id_the_service_gives_twice_is_an_unknown_outcome_not_a_mix_up(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    async def same_id(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": "only-one"})
+
+    async def queued(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": "only-one", "status": "in_queue"})
+
+    app = web.Application()
+    app.router.add_post("/v1/models/{model:.*}", same_id)
+    app.router.add_get("/v1/requests/{rid}/result", queued)
+    app.router.add_post("/v1/requests/{rid}/cancel", queued)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    journal = tmp_path / "j.sqlite"
+    try:
+        async with rc.AsyncRunComfy(api_token="t", base_url=f"http://127.0.0.1:{port}/v1") as c:
+            outcomes = await collect(
+                c.map(FAST, prompts(2), journal=journal, job_timeout=0.3, max_in_flight=2,
+                      max_concurrent_requests=1)
+            )
+    finally:
+        await runner.cleanup()
+    states = sorted(o.state.value for o in outcomes)
+    assert "unknown" in states, states
+    assert await journal_states(journal) == {o.index: o.state for o in outcomes}
+
+
+@pytest.mark.parametrize("bad", ["../../models/x", "é" * 3, "a" * 129, "abc\n"])
+async def test_a_request_id_that_is_not_a_path_segment_never_reaches_the_wire(
+    bad: str, sandbox: Sandbox
+) -> None:
+    async with make_client(sandbox) as client:
+        for call in (client.status, client.result, client.cancel):
+            with pytest.raises(rc.InvalidInputError, match="request_id"):
+                await call(bad)
+    assert sandbox.stats.snapshot().total_requests == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from runcomfy_async.store._downloads import Downloader
+from runcomfy_async.store.downloads import Downloader
 
 
 async def main(out_dir: str, url: str, origin: str) -> None:

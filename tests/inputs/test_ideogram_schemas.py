@@ -82,6 +82,43 @@ def test_every_schema_property_is_a_field_of_its_class(schema: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema["x-model-id"])
+def test_a_class_keeps_its_fields_in_the_order_its_schema_lists_them(
+    schema: dict[str, Any],
+) -> None:
+    cls = CLASSES[schema["x-model-id"]]
+    listed = [field.name for field in attrs.fields(cls) if field.name in schema["properties"]]
+
+    assert listed == list(schema["properties"])
+
+
+def test_a_payload_lists_the_fields_set_in_field_order_then_the_extra_keys() -> None:
+    item = V3Edit(
+        extra={"z": 1},
+        style={"style_type": "Auto"},
+        color_palette={"name": "Ember"},
+        magic_prompt="ON",
+        rendering_speed="TURBO",
+        seed=1,
+        prompt="a fox",
+        mask=REQUIRED[V3Edit.model_id]["mask"],
+        image=REQUIRED[V3Edit.model_id]["image"],
+    )
+
+    assert list(item.to_payload()) == [
+        "image",
+        "mask",
+        "prompt",
+        "seed",
+        "rendering_speed",
+        "magic_prompt",
+        "color_palette",
+        "style",
+        "z",
+    ]
+    assert repr(item).startswith("V3Edit(image=<https://cdn.example/image.png>, mask=<")
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema["x-model-id"])
 def test_the_fields_a_schema_requires_are_the_ones_a_class_requires(
     schema: dict[str, Any],
 ) -> None:

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from runcomfy_async import InvalidInputError
+from runcomfy_async import InvalidInputError, media
 from runcomfy_async.ideogram import V3Edit, V3Reframe
-from runcomfy_async.media import _images
-from runcomfy_async.media._images import (
+from runcomfy_async.media import (
     InputImage,
+    _inline,
     as_input_image,
     image_dimensions,
     jpeg_dimensions,
@@ -268,7 +268,7 @@ def test_other_urls_are_refused(url: str) -> None:
 
 @pytest.fixture
 def small_image_cap(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(_images, "MAX_INPUT_IMAGE_BYTES", 200)
+    monkeypatch.setattr(_inline, "MAX_INPUT_IMAGE_BYTES", 200)
     return 200
 
 
@@ -298,13 +298,13 @@ def test_a_data_uri_over_the_image_cap_is_refused_before_decoding(small_image_ca
 
 def test_an_image_at_the_cap_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     data = picture_bytes("PNG")
-    monkeypatch.setattr(_images, "MAX_INPUT_IMAGE_BYTES", len(data))
+    monkeypatch.setattr(_inline, "MAX_INPUT_IMAGE_BYTES", len(data))
 
     assert as_input_image(data).byte_size == len(data)
 
 
 def test_a_request_over_the_request_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_images, "MAX_REQUEST_BYTES", 1000)
+    monkeypatch.setattr(_inline, "MAX_REQUEST_BYTES", 1000)
     image = encode(noise((16, 16)), "PNG")
 
     with pytest.raises(InvalidInputError) as caught:
@@ -404,3 +404,7 @@ def test_an_input_image_built_by_hand_is_checked_like_its_text() -> None:
     with pytest.raises(InvalidInputError):
         as_input_image(InputImage(uri="http://cdn.example/a.png"))
     assert as_input_image(InputImage(uri=data_uri(picture_bytes("PNG"), "image/png"))).is_inline
+
+
+def test_the_media_package_exports_every_name_it_lists() -> None:
+    assert all(hasattr(media, name) for name in media.__all__)

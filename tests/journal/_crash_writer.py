@@ -10,7 +10,7 @@ import asyncio
 import random
 import sys
 
-from runcomfy_async.store._journal import Journal
+from runcomfy_async.store.journal import Journal
 
 MODEL_ID = "ideogram/ideogram-v3/text-to-image"
 

@@ -16,7 +16,7 @@ from runcomfy_async import JobState, RunComfyError
 from runcomfy_async.core._files import StoredFile
 from runcomfy_async.core._identity import canonical_json, input_fingerprint
 from runcomfy_async.core._lifecycle import InputState as EntryState
-from runcomfy_async.store._journal import (
+from runcomfy_async.store.journal import (
     JOURNAL_SCHEMA_VERSION,
     Journal,
     JournalError,

@@ -35,8 +35,8 @@ from _inputs import make_inputs
 def install_kill_point(spec: str) -> None:
     """Make this process SIGKILL itself the N-th time it reaches the named point."""
     from runcomfy_async.api._api import Api
-    from runcomfy_async.store import _downloads
-    from runcomfy_async.store._journal import Journal
+    from runcomfy_async.store.downloads import _folder as _downloads
+    from runcomfy_async.store.journal import Journal
 
     point, nth = spec.split(":")
     reached = [0]

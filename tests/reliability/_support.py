@@ -30,8 +30,8 @@ import runcomfy_async as rc
 from runcomfy_async import AsyncRunComfy, OutcomeState, RetryPolicy
 from runcomfy_async.core._lifecycle import InputState as EntryState
 from runcomfy_async.sandbox import ModelSpec, Sandbox, StatsSnapshot, ThreadedSandbox
-from runcomfy_async.store._journal import Journal, JournalEntry
 from runcomfy_async.store._manifest import ManifestRecord, read_manifest
+from runcomfy_async.store.journal import Journal, JournalEntry
 
 from ._inputs import make_inputs as make_inputs  # re-exported for the tests
 

@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runcomfy_async as rc
+import runcomfy_async.http._answers as answers_module
 import runcomfy_async.http._transport as transport_module
 from runcomfy_async.core._files import StoredFile
 from runcomfy_async.sandbox import CdnFaults, Sandbox
-from runcomfy_async.store._downloads import Downloader
+from runcomfy_async.store.downloads import Downloader
 
 from ._support import CHAOS_MODEL, make_client, make_inputs, models, sandbox_view
 
@@ -386,7 +387,7 @@ async def test_a_request_body_over_the_cap_is_refused_before_anything_is_sent(
 
 
 async def test_a_response_over_the_cap_is_refused_unread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr(answers_module, "MAX_RESPONSE_BYTES", 1000)
 
     async def big(request: web.Request) -> web.StreamResponse:
         body = b'{"request_id": "r-1", "pad": "' + b"x" * 5000 + b'"}'

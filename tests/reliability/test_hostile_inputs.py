@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from PIL import Image
 
-import runcomfy_async.media._images as images_module
+import runcomfy_async.media._inline as images_module
 from runcomfy_async import InvalidInputError
 from runcomfy_async.api._schema_check import bundled_schema
 from runcomfy_async.ideogram import (

@@ -23,7 +23,7 @@ import pytest
 import runcomfy_async as rc
 import runcomfy_async.http._transport as transport_module
 from runcomfy_async.sandbox import CdnFaults, FaultPlan, ModelSpec, Sandbox
-from runcomfy_async.store._journal import Journal
+from runcomfy_async.store.journal import Journal
 
 from ._support import (
     CHAOS_MODEL,

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from ._page import PAGE_SIZE, build_gallery, latest_records, render_gallery, write_gallery
+from ..._constants import GALLERY_PAGE_SIZE as PAGE_SIZE
+from ._page import build_gallery, latest_records, render_gallery, write_gallery
 from ._thumbs import THUMB_SIZE, THUMBS_DIR, make_thumbnails, thumbnail_path
 
 __all__ = [

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ..._constants import GALLERY_PROMPT_CHARS, GALLERY_VALUE_CHARS
 from ...core._files import StoredFile
 from ...store._manifest import ManifestRecord
 from .._outcomes import describe_error
@@ -44,10 +45,6 @@ FIELDS: Final[tuple[tuple[str, str], ...]] = (
     ("num_images", "images"),
     ("negative_prompt", "negative prompt"),
 )
-# A prompt longer than this is cut (the search looks in what is kept).
-PROMPT_CHARS: Final = 2000
-# A field's value longer than this is cut (an input can hold a data: URI of megabytes).
-VALUE_CHARS: Final = 160
 # The states a batch's outcomes can have, in the order they are told; others follow.
 STATE_ORDER: Final[tuple[str, ...]] = (
     "succeeded", "failed", "cancelled", "timed_out", "submit_unknown", "rejected", "error",
@@ -86,7 +83,7 @@ class Card:
         index: the input's position in the batch.
         state: its state, as the manifest spells it.
         failure: it did not end with its files on disk (a failed state, or files missing).
-        title: the prompt (or a summary of an input without one), cut to ``PROMPT_CHARS``.
+        title: the prompt (or a summary of an input without one), cut to ``GALLERY_PROMPT_CHARS``.
         fields: the input's main fields, as (label, value) pairs.
         model_id: the model.
         request_id: the job's request id, when the server gave one.
@@ -146,7 +143,7 @@ def card_for(record: ManifestRecord, thumbs: Mapping[str, str]) -> Card:
     """
     prompt = record.input.get("prompt")
     if isinstance(prompt, str) and prompt.strip():
-        title = _cut(prompt, PROMPT_CHARS)
+        title = _cut(prompt, GALLERY_PROMPT_CHARS)
     else:
         title = _input_summary(record.input)
     shown = first_image(record)
@@ -243,7 +240,7 @@ def _value_text(value: Any) -> str:
         text = str(value)
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    return _cut(text, VALUE_CHARS)
+    return _cut(text, GALLERY_VALUE_CHARS)
 
 
 def _timing(record: ManifestRecord) -> str:
@@ -276,8 +273,8 @@ def _input_summary(payload: Mapping[str, Any]) -> str:
     shown = []
     for key, value in payload.items():
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        shown.append(f"{key}={_cut(text, VALUE_CHARS // 2)}")
-    return _cut(", ".join(shown), PROMPT_CHARS) or "(empty input)"
+        shown.append(f"{key}={_cut(text, GALLERY_VALUE_CHARS // 2)}")
+    return _cut(", ".join(shown), GALLERY_PROMPT_CHARS) or "(empty input)"
 
 
 def _cut(text: str, limit: int) -> str:

@@ -9,7 +9,7 @@ works, where a script may not ``fetch()`` a JSON file).
 
 It stays usable at 10,000 inputs because it never holds 10,000 cards: the first page of
 cards is written as HTML (readable without JavaScript), and every record is in the page as
-JSON, from which the script draws one page (``PAGE_SIZE`` cards) at a time, filtered by
+JSON, from which the script draws one page (``GALLERY_PAGE_SIZE`` cards) at a time, filtered by
 state or failures and searched by prompt.
 
 Everything from the manifest (prompts, errors, model ids, file names) is HTML-escaped in the
@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
-from ..._constants import MANIFEST_NAME
+from ..._constants import GALLERY_FILE_NAME, GALLERY_PAGE_SIZE, MANIFEST_NAME
 from ...store._manifest import ManifestRecord, read_manifest
-from .._defaults import GALLERY_FILE_NAME
 from ._cards import (
     Card,
     StateInfo,
@@ -49,7 +48,6 @@ from ._cards import (
 from ._thumbs import make_thumbnails
 
 __all__ = [
-    "PAGE_SIZE",
     "build_gallery",
     "latest_records",
     "render_card",
@@ -58,8 +56,6 @@ __all__ = [
 ]
 
 _PACKAGE: Final = __name__.rpartition(".")[0]
-# Cards on one page: enough to scroll through, few enough to draw at once.
-PAGE_SIZE: Final = 100
 # What a JSON text must not contain inside <script>: "</script>" or "<!--" could end it.
 _JSON_ESCAPES: Final = {
     ord("<"): "\\u003c",
@@ -129,7 +125,7 @@ def render_gallery(
     *,
     now: datetime | None = None,
     thumbs: Mapping[str, str] | None = None,
-    page_size: int = PAGE_SIZE,
+    page_size: int = GALLERY_PAGE_SIZE,
 ) -> str:
     """The gallery page for these records (one card each, in the order given).
 

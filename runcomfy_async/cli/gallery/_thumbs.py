@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
+from ..._constants import THUMB_MAX_WORKERS, THUMB_QUALITY
+
 if TYPE_CHECKING:
     import PIL.Image
 
@@ -33,11 +35,8 @@ THUMBS_DIR: Final = "thumbs"
 # A card is ~260 CSS pixels wide: 320 keeps thumbnails sharp on most screens and ~15 kB.
 THUMB_SIZE: Final = (320, 320)
 _SUFFIX: Final = ".jpg"
-_QUALITY: Final = 82
 # Transparent images are laid on the colour of a card.
 _BACKGROUND: Final = (255, 255, 255)
-# Decoding and resizing release the GIL: a few threads make thousands of images go faster.
-_MAX_WORKERS: Final = 8
 
 
 def thumbnail_path(name: str) -> str | None:
@@ -102,7 +101,7 @@ def make_thumbnails(
         (out_dir / THUMBS_DIR).mkdir(exist_ok=True)
     except OSError:
         return ready
-    workers = max(1, min(_MAX_WORKERS, os.cpu_count() or 1, len(todo)))
+    workers = max(1, min(THUMB_MAX_WORKERS, os.cpu_count() or 1, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnail") as pool:
         done = pool.map(
             lambda item: _make_thumbnail(out_dir / item[0], out_dir / item[1], size), todo
@@ -130,7 +129,7 @@ def _make_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> bool:
         with Image.open(source) as image:
             image.thumbnail(size)
             flat = _flatten(image)
-            flat.save(temporary, "JPEG", quality=_QUALITY, optimize=True)
+            flat.save(temporary, "JPEG", quality=THUMB_QUALITY, optimize=True)
         os.replace(temporary, target)
     # A thumbnail is a convenience: whatever goes wrong with one image (not an image, a
     # truncated file, a decompression bomb, a full disk...), the card shows the image itself.

@@ -1,0 +1,48 @@
+"""Every output shape RunComfy's deployments return, and caps on what one result can do."""
+
+from __future__ import annotations
+
+import pytest
+
+from runcomfy_async._constants import MAX_OUTPUT_URL_CHARS, MAX_OUTPUTS_PER_JOB
+from runcomfy_async.core._parse import parse_result
+
+
+def test_outputs_keyed_by_node_are_collected_in_order() -> None:
+    # The shape of RunComfy's serverless and LoRA deployments: `outputs`, keyed by node.
+    result = parse_result({
+        "request_id": "r", "status": "succeeded",
+        "outputs": {
+            "9": {"images": [{"filename": "a.png", "url": "https://cdn.runcomfy.net/a.png"}]},
+            "12": {"images": [{"filename": "b.png", "url": "https://cdn.runcomfy.net/b.png"}]},
+        },
+    })
+    assert result.outputs == ("https://cdn.runcomfy.net/a.png", "https://cdn.runcomfy.net/b.png")
+
+
+@pytest.mark.parametrize("output", [
+    {"image": "https://x.runcomfy.net/1.png"},
+    {"images": ["https://x.runcomfy.net/1.png"]},
+    {"images": [{"url": "https://x.runcomfy.net/1.png"}]},
+    {"video": {"url": "https://x.runcomfy.net/1.png"}},
+])
+def test_every_documented_output_shape_gives_its_url(output: object) -> None:
+    result = parse_result({"request_id": "r", "status": "succeeded", "output": output})
+    assert result.outputs == ("https://x.runcomfy.net/1.png",)
+
+
+def test_a_result_cannot_make_a_batch_fetch_thousands_of_files(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    urls = [f"https://cdn.runcomfy.net/{i}.png" for i in range(3000)]
+    result = parse_result({"request_id": "r", "status": "succeeded", "output": {"images": urls}})
+    assert result.outputs == tuple(urls[:MAX_OUTPUTS_PER_JOB])
+    assert "ignored" in caplog.text
+    assert len(caplog.text) < 1000
+
+
+def test_a_huge_url_is_dropped_not_logged_or_kept() -> None:
+    huge = "https://cdn.runcomfy.net/" + "a" * 200_000
+    result = parse_result({"request_id": "r", "status": "succeeded", "output": {"image": huge}})
+    assert result.outputs == ()
+    assert len(huge) > MAX_OUTPUT_URL_CHARS
