@@ -8,10 +8,12 @@ groups: :class:`Limits`, :class:`Deadlines`, :class:`Resubmit` and :class:`Downl
 from __future__ import annotations
 
 import os
+import ssl as ssl_
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+from aiohttp.abc import AbstractResolver
 
 from .._constants import (
     BATCH_CANCEL_TIMEOUT_S,
@@ -89,11 +91,17 @@ class Downloads:
         folder: the folder every output is downloaded into (with ``manifest.jsonl``).
         hosts: host suffixes downloads may come from.
         origins: extra exact origins downloads may come from (e.g. a sandbox CDN).
+        resolver: how download host names are resolved (a sandbox's ``sb.resolver()`` maps
+            its RunComfy-like CDN name to loopback).
+        ssl: the TLS context for downloads (a sandbox's ``sb.cdn_ssl_context()``); the
+            system's trust store when None.
     """
 
     folder: str | os.PathLike[str]
     hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES
     origins: Sequence[str] = ()
+    resolver: AbstractResolver | None = None
+    ssl: ssl_.SSLContext | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -147,6 +155,8 @@ class MapOptions:
         download_to: str | os.PathLike[str] | None = None,
         download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
         download_origins: Sequence[str] = (),
+        download_resolver: AbstractResolver | None = None,
+        download_ssl: ssl_.SSLContext | None = None,
         poll: PollPlanner | None = None,
         ordered: bool = False,
         fail_fast: bool = False,
@@ -163,7 +173,8 @@ class MapOptions:
             resubmit=Resubmit(failed=resubmit_failed, unknown=resubmit_unknown),
             journal=journal,
             downloads=None if download_to is None else Downloads(
-                folder=download_to, hosts=download_hosts, origins=download_origins
+                folder=download_to, hosts=download_hosts, origins=download_origins,
+                resolver=download_resolver, ssl=download_ssl,
             ),
             poll=poll, ordered=ordered, fail_fast=fail_fast, validate=validate,
             include_cost=include_cost, on_event=on_event,

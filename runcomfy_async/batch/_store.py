@@ -79,6 +79,8 @@ class BatchStore:
             folder,
             allowed_hosts=downloads.hosts,
             allowed_origins=downloads.origins,
+            resolver=downloads.resolver,
+            ssl=downloads.ssl,
         )
         await self.downloader.__aenter__()
         self.manifest = Manifest(manifest_path)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
+from aiohttp.abc import AbstractResolver
 
 from .._constants import (
     BATCH_CANCEL_TIMEOUT_S,
@@ -373,6 +375,8 @@ class AsyncRunComfy:
         download_to: str | os.PathLike[str] | None = None,
         download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
         download_origins: Sequence[str] = (),
+        download_resolver: AbstractResolver | None = None,
+        download_ssl: ssl.SSLContext | None = None,
         poll: PollPlanner | None = None,
         ordered: bool = False,
         fail_fast: bool = False,
@@ -404,7 +408,8 @@ class AsyncRunComfy:
                 deadline=deadline, cancel_timeout=cancel_timeout,
                 resubmit_failed=resubmit_failed, resubmit_unknown=resubmit_unknown,
                 journal=journal, download_to=download_to, download_hosts=download_hosts,
-                download_origins=download_origins, poll=poll, ordered=ordered,
+                download_origins=download_origins, download_resolver=download_resolver,
+                download_ssl=download_ssl, poll=poll, ordered=ordered,
                 fail_fast=fail_fast, validate=validate, include_cost=include_cost,
                 on_event=on_event,
             )

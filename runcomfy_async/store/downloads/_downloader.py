@@ -27,12 +27,14 @@ import hashlib
 import os
 import random
 import re
+import ssl as ssl_
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 import aiohttp
+import aiohttp.abc
 import anyio
 from typing_extensions import Self
 from yarl import URL
@@ -96,6 +98,9 @@ class Downloader:
         session: an ``aiohttp.ClientSession`` to use instead of the downloader's own. It must
             not be the API client's: it must set no Authorization or Cookie header and no
             auth, use ``aiohttp.DummyCookieJar()`` and ``trust_env=False``. It is not closed.
+        resolver, ssl: name resolution and TLS context of the downloader's own session (a
+            sandbox's CDN under a RunComfy-like name, with its test CA); ignored with
+            ``session``.
         rng: the random source for backoff jitter (for exact tests).
 
     Raises:
@@ -115,6 +120,8 @@ class Downloader:
         retry_initial_delay: float = RETRY_INITIAL_DELAY_S,
         retry_max_delay: float = RETRY_MAX_DELAY_S,
         session: aiohttp.ClientSession | None = None,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+        ssl: ssl_.SSLContext | None = None,
         rng: random.Random | None = None,
     ) -> None:
         for name, value in (
@@ -139,6 +146,8 @@ class Downloader:
         self._initial_delay = retry_initial_delay
         self._max_delay = retry_max_delay
         self._given_session = session
+        self._resolver = resolver
+        self._ssl = ssl
         self._rng = rng or random.Random()
         # Read a little past the cap at most, so a small cap never buffers a big chunk.
         self._chunk_bytes = min(DOWNLOAD_CHUNK_BYTES, max_bytes + 1)
@@ -149,7 +158,7 @@ class Downloader:
     async def __aenter__(self) -> Self:
         self._folder = await anyio.to_thread.run_sync(OutputFolder.open, self._out_dir)
         self._limiter = anyio.CapacityLimiter(self._concurrency)
-        self._session = self._given_session or new_session()
+        self._session = self._given_session or new_session(resolver=self._resolver, ssl=self._ssl)
         return self
 
     async def __aexit__(

@@ -8,9 +8,11 @@ session passed in is checked for the same properties.
 
 from __future__ import annotations
 
+import ssl as ssl_
 from typing import Final
 
 import aiohttp
+import aiohttp.abc
 
 from ..._constants import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
 from ..._version import __version__
@@ -22,9 +24,17 @@ __all__ = ["check_session", "new_session"]
 _CREDENTIAL_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
-def new_session() -> aiohttp.ClientSession:
-    """A session with no credential, no cookie jar and no environment settings."""
+def new_session(
+    *, resolver: aiohttp.abc.AbstractResolver | None = None, ssl: ssl_.SSLContext | None = None
+) -> aiohttp.ClientSession:
+    """A session with no credential, no cookie jar and no environment settings.
+
+    Args:
+        resolver: how host names are resolved (a sandbox maps its CDN's name to loopback).
+        ssl: the TLS context for https (a sandbox's test CA); the system's when None.
+    """
     return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=resolver, ssl=ssl if ssl is not None else True),
         timeout=aiohttp.ClientTimeout(
             total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S
         ),
