@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .._constants import SCHEMA_DEFAULT_CHARS
 from ..api._schema_check import describe_schema
+from ..core._text import shorten
 from ..core._wire import ModelInfo
 from ._connection import connect
 from ._context import Context
@@ -102,4 +103,4 @@ def _type_name(field: Mapping[str, Any]) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= SCHEMA_DEFAULT_CHARS else text[:SCHEMA_DEFAULT_CHARS] + "…"
+    return shorten(text, SCHEMA_DEFAULT_CHARS)

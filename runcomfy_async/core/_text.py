@@ -14,8 +14,8 @@ __all__ = ["quote_body", "redact_url", "short_repr", "shorten"]
 
 
 def shorten(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when it was cut."""
-    return text if len(text) <= limit else text[:limit] + "…"
+    """``text`` in at most ``limit`` characters: cut, the last one an ellipsis, when longer."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def short_repr(value: object, limit: int = REPR_CHARS) -> str:

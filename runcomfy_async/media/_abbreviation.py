@@ -8,6 +8,7 @@ megabytes into a message (or hold them alive in an exception), so they are quote
 from __future__ import annotations
 
 from .._constants import ABBREVIATE_BYTES_OVER, ABBREVIATE_TEXT_OVER, ABBREVIATED_TEXT_CHARS
+from ..core._text import shorten
 
 __all__ = ["Abbreviation", "abbreviated", "clipped", "size_text"]
 
@@ -21,9 +22,7 @@ def size_text(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MiB"
 
 
-def clipped(text: str, limit: int) -> str:
-    """``text``, cut to ``limit`` characters (the last one an ellipsis) when it is longer."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+clipped = shorten
 
 
 class Abbreviation:

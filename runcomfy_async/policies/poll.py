@@ -30,7 +30,7 @@ class PollSchedule:
     """Delays between polls: ``first_delay * growth**n``, capped at ``max_delay``, jittered.
 
     Args:
-        first_delay: seconds before the first poll after a submit.
+        first_delay: seconds between the first poll (``wait`` makes it at once) and the second.
         growth: factor by which each delay grows (>= 1; 1 means a fixed interval).
         max_delay: the largest delay.
         jitter: each delay is multiplied by a uniform factor in ``[1 - jitter, 1 + jitter]``
@@ -48,10 +48,12 @@ class PollSchedule:
         return cls(first_delay=interval, growth=1.0, max_delay=max(interval, 1e-9), jitter=0.0)
 
     def delay(self, poll_number: int, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before poll number ``poll_number`` (0 = the first poll).
+        """Seconds to wait after the poll that brought the count to ``poll_number + 1``.
+
+        ``delay(0)`` is the wait between the first poll and the second.
 
         Args:
-            poll_number: how many polls have been made already.
+            poll_number: how many polls have been made already, less one.
             rand: a source of uniform floats in [0, 1); inject it for exact tests.
         """
         base = min(self.max_delay, self.first_delay * self.growth ** min(poll_number, 64))

@@ -1,9 +1,10 @@
 """How fast a batch submits: a token bucket whose rate adapts to 429s.
 
 RunComfy documents no rate limits in numbers, but 429s happen. So a batch starts at the
-rate the user set (by default: no limit) and, at the first 429, drops to half the rate it
-was actually achieving; every further 429 halves it again (never below a floor). After a
-run of successful submits the rate grows back by a step. This is additive-increase,
+rate the user set (by default: no limit) and, at the first 429, drops to
+``RATE_BACKOFF_FACTOR`` (0.7) of the rate it was actually achieving; every further 429 cuts
+it by that factor again, at most once per ``RATE_CUT_WINDOW_S`` and never below a floor.
+After a run of successful submits the rate grows back by a step. This is additive-increase,
 multiplicative-decrease in spirit (TCP's answer to an unknown capacity), with a
 multiplicative increase so that recovery from deep cuts takes a bounded number of steps.
 
@@ -101,7 +102,8 @@ class TokenBucket:
 
 @attrs.define
 class AdaptiveRate:
-    """The submit rate of a batch: halved on each 429, grown back after a run of successes.
+    """The submit rate of a batch: cut by ``RATE_BACKOFF_FACTOR`` on a 429, grown back after
+    a run of successes.
 
     Args:
         bucket: the token bucket whose rate this steers.
@@ -180,7 +182,7 @@ class AdaptiveRate:
             return
         current = self.bucket.rate
         if current == math.inf and not self._recent:
-            # Nothing measured yet: there is no rate to halve. The transport's cool-down
+            # Nothing measured yet: there is no rate to cut. The transport's cool-down
             # already holds every request back for the Retry-After.
             return
         self._last_cut = now

@@ -21,6 +21,7 @@ import attrs
 
 from ..._constants import GALLERY_PROMPT_CHARS, GALLERY_VALUE_CHARS
 from ...core._files import StoredFile
+from ...core._text import shorten
 from ...store._manifest import ManifestRecord
 from .._outcomes import describe_error
 
@@ -143,7 +144,7 @@ def card_for(record: ManifestRecord, thumbs: Mapping[str, str]) -> Card:
     """
     prompt = record.input.get("prompt")
     if isinstance(prompt, str) and prompt.strip():
-        title = _cut(prompt, GALLERY_PROMPT_CHARS)
+        title = shorten(prompt, GALLERY_PROMPT_CHARS)
     else:
         title = _input_summary(record.input)
     shown = first_image(record)
@@ -240,7 +241,7 @@ def _value_text(value: Any) -> str:
         text = str(value)
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    return _cut(text, GALLERY_VALUE_CHARS)
+    return shorten(text, GALLERY_VALUE_CHARS)
 
 
 def _timing(record: ManifestRecord) -> str:
@@ -273,12 +274,8 @@ def _input_summary(payload: Mapping[str, Any]) -> str:
     shown = []
     for key, value in payload.items():
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        shown.append(f"{key}={_cut(text, GALLERY_VALUE_CHARS // 2)}")
-    return _cut(", ".join(shown), GALLERY_PROMPT_CHARS) or "(empty input)"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        shown.append(f"{key}={shorten(text, GALLERY_VALUE_CHARS // 2)}")
+    return shorten(", ".join(shown), GALLERY_PROMPT_CHARS) or "(empty input)"
 
 
 def _link(path: str) -> str:
