@@ -35,6 +35,9 @@ ERROR_BODY_QUOTE_CHARS: Final = 300
 REPR_CHARS: Final = 80
 # RunComfy caps a whole request at 64 MiB (data: URIs included).
 MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
+# A submit whose strings add up to this many characters is encoded in a thread: encoding
+# tens of megabytes of data: URIs would otherwise stall the event loop for it.
+ENCODE_OFF_LOOP_CHARS: Final = 1024 * 1024
 # A JSON answer larger than this is refused rather than read into memory.
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 # What one result can make a batch do: output URLs acted on per job, the longest URL kept,

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 import anyio
 
+from .._constants import ENCODE_OFF_LOOP_CHARS
 from ..core._errors import APIError, InvalidInputError, MalformedResponseError, TransportError
-from ..core._identity import input_fingerprint
+from ..core._identity import fingerprint_of
 from ..core._inputs import check_request_id
 from ..core._job_errors import SubmitOutcomeUnknownError
 from ..core._parse import parse_cancel, parse_job, parse_result, parse_status
@@ -62,8 +63,8 @@ class SubmitWitness:
     the caller is being cancelled: keep it short (a journal write, a bookkeeping step).
     """
 
-    async def sending(self) -> None:
-        """The body is about to be sent (record the intent now)."""
+    async def sending(self, body: bytes) -> None:
+        """The body (the input's canonical JSON) is about to be sent: record the intent."""
 
     async def accepted(self, job: Job) -> None:
         """The service created the job and gave its request id."""
@@ -106,7 +107,11 @@ class Api:
                 deadline gave up (the witness heard ``not_created``).
             InvalidInputError: the body is over the request cap; nothing was sent.
         """
-        data = encode_body(payload, model_id=model_id)  # once, whatever the retries
+        if _bulky(payload):
+            # Megabytes of data: URIs: encode off the event loop, which would stall for it.
+            data = await anyio.to_thread.run_sync(_encode, payload, model_id)
+        else:
+            data = encode_body(payload, model_id=model_id)  # once, whatever the retries
         path = f"/models/{model_id}"
         url = self.transport.url_for(path)
 
@@ -124,7 +129,7 @@ class Api:
                 )
                 verdict = submit_verdict(failure.kind, accepted_unreadably=unreadable)
                 if verdict is SubmitVerdict.UNKNOWN:
-                    unknown = self._unknown(model_id, payload, error)
+                    unknown = self._unknown(model_id, data, error)
                     await witness.unknown(unknown)
                     raise unknown from None
                 if verdict is SubmitVerdict.REFUSED:
@@ -135,14 +140,14 @@ class Api:
                 raise
 
         async def witnessed() -> Job:
-            await witness.sending()
+            await witness.sending(data)
             body = await attempt()
             try:
                 job = parse_job(body, model_id=model_id)
                 check_request_id(job.request_id)
             except (MalformedResponseError, InvalidInputError, RecursionError) as exc:
                 # The service said yes but gave no usable request id: a paid job may exist.
-                unknown = self._unknown(model_id, payload, exc)
+                unknown = self._unknown(model_id, data, exc)
                 await witness.unknown(unknown)
                 raise unknown from None
             await witness.accepted(job)
@@ -159,11 +164,9 @@ class Api:
         )
 
     @staticmethod
-    def _unknown(
-        model_id: str, payload: Mapping[str, Any], cause: BaseException
-    ) -> SubmitOutcomeUnknownError:
+    def _unknown(model_id: str, body: bytes, cause: BaseException) -> SubmitOutcomeUnknownError:
         return SubmitOutcomeUnknownError(
-            model_id=model_id, fingerprint=input_fingerprint(model_id, payload), cause=cause
+            model_id=model_id, fingerprint=fingerprint_of(model_id, body), cause=cause
         )
 
     async def status(
@@ -216,3 +219,21 @@ def _parsed(parse: Callable[..., T], body: Any, request_id: str) -> T:
         raise MalformedResponseError(
             "the answer is nested too deeply to read", request_id=request_id
         ) from None
+
+
+def _encode(payload: Mapping[str, Any], model_id: str) -> bytes:
+    return encode_body(payload, model_id=model_id)
+
+
+def _bulky(payload: Mapping[str, Any]) -> bool:
+    """Whether the payload holds enough text to be worth encoding in a thread: strings a
+    level or two down (an image's data: URI, a list of them) are counted, cheaply."""
+    size = 0
+    for value in payload.values():
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, (list, tuple)):
+            size += sum(len(item) for item in value if isinstance(item, str))
+        if size >= ENCODE_OFF_LOOP_CHARS:
+            return True
+    return False

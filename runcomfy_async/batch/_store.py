@@ -130,9 +130,10 @@ class BatchStore:
 
     # --- The submit protocol (no-ops without a journal) ----------------------------------
 
-    async def intent(self, index: int, model_id: str, payload: Mapping[str, Any]) -> None:
+    async def intent(self, index: int, model_id: str, body: bytes) -> None:
+        """``body``: the submit's body, the input's canonical JSON (encoded once)."""
         if self.journal is not None:
-            await self.journal.record_intent(index, model_id, payload)
+            await self.journal.record_intent(index, model_id, canonical=body)
 
     async def submitted(self, index: int, request_id: str, at: Any) -> None:
         if self.journal is not None:

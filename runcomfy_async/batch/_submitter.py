@@ -54,12 +54,11 @@ class _Witness(SubmitWitness):
         self._item = item
         self.refused_by_service = False
 
-    async def sending(self) -> None:
+    async def sending(self, body: bytes) -> None:
         item = self._item
         if self._core.journaled:
             assert item.model_id is not None
-            assert item.payload is not None
-            await self._core.store.intent(item.index, item.model_id, item.payload)
+            await self._core.store.intent(item.index, item.model_id, body)
             item.journaled = True
 
     async def accepted(self, job: Job) -> None:

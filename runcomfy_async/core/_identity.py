@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["canonical_json", "input_fingerprint"]
+__all__ = ["canonical_json", "fingerprint_of", "input_fingerprint"]
 
 
 def canonical_json(value: object) -> str:
@@ -25,8 +25,14 @@ def input_fingerprint(model_id: str, payload: Mapping[str, Any]) -> str:
     Used to find a job whose submit outcome is unknown, and by the journal to notice that
     the input at an index has changed between runs.
     """
+    return fingerprint_of(model_id, canonical_json(payload).encode("utf-8"))
+
+
+def fingerprint_of(model_id: str, canonical: bytes) -> str:
+    """:func:`input_fingerprint` from the canonical JSON already encoded (a submit's body is
+    that JSON: a payload of megabytes is encoded once, not once per use)."""
     digest = hashlib.sha256()
     digest.update(model_id.encode("utf-8"))
     digest.update(b"\n")
-    digest.update(canonical_json(payload).encode("utf-8"))
+    digest.update(canonical)
     return digest.hexdigest()

@@ -20,7 +20,6 @@ a connection is never taken for one that may have been sent.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from ..core._errors import (
     InvalidInputError,
     RunComfyError,
 )
+from ..core._identity import canonical_json
 from ..policies import RetryPolicy
 from ._answers import TIMEOUTS, BodyTooLarge, failure_for, interpret, read_capped
 from ._retrying import NO_HOOKS, CallHooks, Failure, Retrier
@@ -57,8 +57,13 @@ _NO_CONTENT_TYPE = ("Content-Type",)
 
 
 def encode_body(body: Mapping[str, Any], *, model_id: str | None) -> bytes:
-    """The JSON bytes of a request body, refused (nothing sent) past the 64 MiB cap."""
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The request body: the input's canonical JSON (sorted keys, compact, UTF-8), which is
+    also what the journal keeps and the fingerprint hashes, so that it is encoded once.
+
+    Raises:
+        InvalidInputError: over the 64 MiB request cap (nothing is sent).
+    """
+    data = canonical_json(body).encode("utf-8")
     if len(data) > MAX_REQUEST_BYTES:
         raise InvalidInputError(
             [

@@ -30,7 +30,7 @@ from typing import Any
 from typing_extensions import Self
 
 from ...core._files import StoredFile
-from ...core._identity import canonical_json, input_fingerprint
+from ...core._identity import canonical_json, fingerprint_of, input_fingerprint
 from ...core._lifecycle import InputState
 from ...core._wire import JobState, converter
 from ._rows import COLUMNS, JournalEntry, check_index, entry_from_row, state_from_raw, unix
@@ -118,8 +118,9 @@ class Journal:
         self,
         index: int,
         model_id: str,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, Any] | None = None,
         *,
+        canonical: bytes | None = None,
         at: datetime | None = None,
     ) -> str:
         """Record that input ``index`` is about to be submitted; committed on return.
@@ -131,7 +132,9 @@ class Journal:
         Args:
             index: the input's position in the batch.
             model_id: the model it is submitted to.
-            payload: the input exactly as it will be sent.
+            payload: the input exactly as it will be sent; or
+            canonical: its canonical JSON already encoded (the submit's body), which spares
+                encoding a payload of megabytes a second time.
             at: when; now if not given.
 
         Returns:
@@ -143,8 +146,12 @@ class Journal:
                 wait for that job rather than paying for a second one.
         """
         check_index(index)
-        input_json = canonical_json(payload)
-        fingerprint = input_fingerprint(model_id, payload)
+        if canonical is None:
+            if payload is None:
+                raise TypeError("record_intent needs the payload or its canonical JSON")
+            canonical = canonical_json(payload).encode("utf-8")
+        input_json = canonical.decode("utf-8")
+        fingerprint = fingerprint_of(model_id, canonical)
         when = unix(at)
         await self._writer.call(
             lambda conn: write_intent(conn, index, model_id, fingerprint, input_json, when),
