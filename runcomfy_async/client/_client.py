@@ -287,6 +287,7 @@ class AsyncRunComfy:
         include_cost: bool = False,
         raise_on_failure: bool = True,
         on_update: Callable[[JobResult], Any] | None = None,
+        cancel_on_exit: bool = False,
     ) -> JobResult:
         """Poll ``/result`` until the job is over, and return its result.
 
@@ -295,8 +296,13 @@ class AsyncRunComfy:
         may still be queued, it is cancelled (at most ``CANCEL_ON_EXIT_TIMEOUT_S``, 5 s):
         ``wait`` returns or raises by ``timeout`` + 6 s at the latest. Until then, failures
         that leave the job where it was (connection errors, 5xx, 429, unreadable answers)
-        are polled through. If the wait is cancelled while the job may still be queued, the
-        job is cancelled remotely (bounded, shielded) so that it is not paid for.
+        are polled through.
+
+        Who owns the job decides what leaving does. ``wait`` does not own it by default (it
+        may have been submitted elsewhere: a web handler whose client went away must not
+        cancel someone's job), so a timeout or a cancelled wait leaves it be. With
+        ``cancel_on_exit=True`` (what ``run`` does: it submitted the job), a job that may
+        still be queued is cancelled remotely (bounded, shielded), so that it is not paid for.
 
         Args:
             request_id: the job to wait for.
@@ -307,6 +313,8 @@ class AsyncRunComfy:
             raise_on_failure: raise JobFailedError / JobCancelledError for a failed or
                 cancelled job (the default); when False, return the result whatever it is.
             on_update: called with each answer whose state differs from the previous one.
+            cancel_on_exit: cancel the job, if it may still be queued, when the wait times out
+                or is cancelled.
 
         Raises:
             WaitTimeoutError: the timeout passed (says whether the job was cancelled).
@@ -322,7 +330,7 @@ class AsyncRunComfy:
         deadline = None if timeout is None else self._clock() + timeout
         return await self._waiter.wait_until(
             rid, deadline, timeout, poll or self.poll_schedule, include_cost,
-            raise_on_failure, on_update,
+            raise_on_failure, on_update, cancel_on_exit=cancel_on_exit,
         )
 
     async def run(
@@ -352,7 +360,7 @@ class AsyncRunComfy:
         job = await self._submit_payload(model_id, payload, deadline=deadline)
         return await self._waiter.wait_until(
             job.request_id, deadline, timeout, poll or self.poll_schedule, include_cost,
-            True, None,
+            True, None, cancel_on_exit=True,
         )
 
     # --- Many jobs ---------------------------------------------------------------------

@@ -68,6 +68,8 @@ class Waiter:
         include_cost: bool,
         raise_on_failure: bool,
         on_update: Callable[[JobResult], Any] | None,
+        *,
+        cancel_on_exit: bool,
     ) -> JobResult:
         last: JobResult | None = None
         polls = 0
@@ -103,7 +105,9 @@ class Waiter:
                 await self._sleep(delay)
         except _WaitExpired:
             state = last.state if last is not None else None
-            cancelled = await self.cancel_if_queued(rid, state, reason="wait timed out")
+            cancelled = None
+            if cancel_on_exit:
+                cancelled = await self.cancel_if_queued(rid, state, reason="wait timed out")
             raise WaitTimeoutError(
                 request_id=rid,
                 timeout=float(timeout or 0.0),
@@ -111,11 +115,12 @@ class Waiter:
                 cancelled_remotely=cancelled,
             ) from None
         except anyio.get_cancelled_exc_class():
-            state = last.state if last is not None else None
-            await finish_despite_cancellation(
-                self.cancel_if_queued(rid, state, reason="the waiting task was cancelled"),
-                timeout=CANCEL_ON_EXIT_TIMEOUT_S + 1.0,
-            )
+            if cancel_on_exit:
+                state = last.state if last is not None else None
+                await finish_despite_cancellation(
+                    self.cancel_if_queued(rid, state, reason="the waiting task was cancelled"),
+                    timeout=CANCEL_ON_EXIT_TIMEOUT_S + 1.0,
+                )
             raise
 
     @staticmethod

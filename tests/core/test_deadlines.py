@@ -38,7 +38,7 @@ async def test_wait_timeout_is_a_deadline_against_failing_polls(
     http.post(CANCEL, status=202, payload={"request_id": RID, "outcome": "cancelled"})
     start = clock.now
     with pytest.raises(rc.WaitTimeoutError) as caught:
-        await client.wait(RID, timeout=1.0)
+        await client.wait(RID, cancel_on_exit=True, timeout=1.0)
     assert clock.now - start <= 1.0 + WAIT_LAST_LOOK_S + CANCEL_ON_EXIT_TIMEOUT_S
     assert caught.value.cancelled_remotely is True
 
@@ -50,7 +50,7 @@ async def test_wait_without_answers_still_cancels_the_queued_job_at_its_deadline
     http.post(CANCEL, status=202, payload={"request_id": RID, "outcome": "cancelled"})
     start = clock.now
     with pytest.raises(rc.WaitTimeoutError) as caught:
-        await client.wait(RID, timeout=3.0)
+        await client.wait(RID, cancel_on_exit=True, timeout=3.0)
     assert clock.now - start <= 3.0 + WAIT_LAST_LOOK_S + CANCEL_ON_EXIT_TIMEOUT_S
     assert caught.value.cancelled_remotely is True
 

@@ -92,7 +92,7 @@ async def test_wait_timeout_cancels_a_queued_job(
         payload={"request_id": RID, "status": "cancelled", "outcome": "cancelled"},
     )
     with pytest.raises(rc.WaitTimeoutError) as info:
-        await client.wait(RID, timeout=5, poll=PollSchedule.fixed(1))
+        await client.wait(RID, cancel_on_exit=True, timeout=5, poll=PollSchedule.fixed(1))
     assert info.value.last_state is rc.JobState.QUEUED
     assert info.value.cancelled_remotely is True
     assert calls(http, "POST", CANCEL_URL) == 1
@@ -106,7 +106,7 @@ async def test_wait_timeout_of_a_running_job_says_it_may_be_billed(
     for _ in range(20):
         http.get(RESULT_URL, payload=RUNNING)
     with pytest.raises(rc.WaitTimeoutError) as info:
-        await client.wait(RID, timeout=3, poll=PollSchedule.fixed(1))
+        await client.wait(RID, cancel_on_exit=True, timeout=3, poll=PollSchedule.fixed(1))
     assert info.value.last_state is rc.JobState.RUNNING
     assert info.value.cancelled_remotely is None
     assert calls(http, "POST", CANCEL_URL) == 0
@@ -125,7 +125,7 @@ async def test_cancelling_the_waiter_cancels_a_queued_job_remotely(
         payload={"request_id": RID, "status": "cancelled", "outcome": "cancelled"},
     )
     async with AsyncRunComfy(api_token="t", base_url=BASE, poll=PollSchedule.fixed(0.01)) as client:
-        task = asyncio.ensure_future(client.wait(RID, timeout=60))
+        task = asyncio.ensure_future(client.wait(RID, cancel_on_exit=True, timeout=60))
         await asyncio.sleep(0.05)
         task.cancel()
         with (
@@ -149,7 +149,7 @@ async def test_anyio_cancel_scope_cancels_a_queued_job_remotely(http: aiorespons
     )
     async with AsyncRunComfy(api_token="t", base_url=BASE, poll=PollSchedule.fixed(0.01)) as client:
         with anyio.move_on_after(0.05):
-            await client.wait(RID, timeout=60)
+            await client.wait(RID, cancel_on_exit=True, timeout=60)
     assert calls(http, "POST", CANCEL_URL) == 1
 
 

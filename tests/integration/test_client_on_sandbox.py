@@ -74,7 +74,8 @@ async def test_wait_timeout_cancels_the_queued_job_on_the_server(
     await client.submit(SLOW, {"prompt": "hog the worker"})
     queued = await client.submit(SLOW, {"prompt": "never runs"})
     with pytest.raises(rc.WaitTimeoutError) as info:
-        await client.wait(queued.request_id, timeout=0.3, poll=rc.PollSchedule.fixed(0.05))
+        await client.wait(queued.request_id, cancel_on_exit=True, timeout=0.3,
+                          poll=rc.PollSchedule.fixed(0.05))
     assert info.value.cancelled_remotely is True
     assert sandbox.stats.snapshot().cancellations == 1
 
@@ -85,9 +86,35 @@ async def test_cancelled_waiter_cancels_the_queued_job_on_the_server(
     await client.submit(SLOW, {"prompt": "hog the worker"})
     queued = await client.submit(SLOW, {"prompt": "never runs"})
     with anyio.move_on_after(0.2):
-        await client.wait(queued.request_id, poll=rc.PollSchedule.fixed(0.02))
+        await client.wait(queued.request_id, cancel_on_exit=True, poll=rc.PollSchedule.fixed(0.02))
     assert sandbox.stats.snapshot().cancellations == 1
     assert (await client.status(queued.request_id)).state is JobState.CANCELLED
+
+
+async def test_a_waiter_that_does_not_own_the_job_leaves_it_queued(
+    client: AsyncRunComfy, sandbox: Sandbox
+) -> None:
+    # A web handler waiting on a job submitted elsewhere: its client going away (the wait
+    # cancelled) or its patience running out must not cancel someone's job.
+    await client.submit(SLOW, {"prompt": "hog the worker"})
+    queued = await client.submit(SLOW, {"prompt": "someone else's"})
+    with anyio.move_on_after(0.2):
+        await client.wait(queued.request_id, poll=rc.PollSchedule.fixed(0.02))
+    with pytest.raises(rc.WaitTimeoutError) as info:
+        await client.wait(queued.request_id, timeout=0.2, poll=rc.PollSchedule.fixed(0.05))
+    assert info.value.cancelled_remotely is None
+    assert sandbox.stats.snapshot().cancellations == 0
+    assert (await client.status(queued.request_id)).state is JobState.QUEUED
+
+
+async def test_run_owns_its_job_and_cancels_it_while_queued_when_left(
+    client: AsyncRunComfy, sandbox: Sandbox
+) -> None:
+    await client.submit(SLOW, {"prompt": "hog the worker"})
+    with pytest.raises(rc.WaitTimeoutError) as info:
+        await client.run(SLOW, {"prompt": "mine"}, timeout=0.3)
+    assert info.value.cancelled_remotely is True
+    assert sandbox.stats.snapshot().cancellations == 1
 
 
 async def test_validate_refuses_bad_input_before_sending(
