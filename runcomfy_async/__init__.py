@@ -23,7 +23,7 @@ from .batch import (
     Resubmit,
     Timings,
 )
-from .client import AsyncRunComfy, resolve_base_url, resolve_token
+from .client import AsyncRunComfy, RunComfy, resolve_base_url, resolve_token
 from .core._errors import (
     APIError,
     AuthenticationError,
@@ -113,6 +113,7 @@ __all__ = [
     "Resubmit",
     "RetryEvent",
     "RetryPolicy",
+    "RunComfy",
     "RunComfyError",
     "ServerError",
     "SubmitOutcomeUnknownError",
