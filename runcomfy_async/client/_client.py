@@ -33,12 +33,11 @@ from .._constants import (
     TOTAL_TIMEOUT_S,
     WAIT_TIMEOUT_S,
 )
-from ..api._api import Api, SubmitWitness
+from ..api._api import Api
 from ..batch import Batch, BatchEvent, MapOptions
 from ..core._errors import ConfigurationError, MalformedResponseError
 from ..core._events import RetryEvent
 from ..core._inputs import ModelInput, check_request_id, resolve_input
-from ..core._job_errors import SubmitOutcomeUnknownError
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
 from ..http._shield import finish_despite_cancellation
@@ -47,6 +46,7 @@ from ..http._transport import Transport
 from ..policies import PollSchedule, RetryPolicy
 from ..policies.adaptive_poll import PollPlanner
 from ._config import resolve_base_url, resolve_token
+from ._submit_record import SubmitRecord
 from ._waiting import Waiter
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class AsyncRunComfy:
         (it is still queued) and logged with its request id; a submit whose outcome turned
         unknown is logged with its input fingerprint. Then the cancellation goes on.
         """
-        witness = _Witness()
+        witness = SubmitRecord()
         try:
             return await self._api.submit(model_id, payload, witness=witness, deadline=deadline)
         except anyio.get_cancelled_exc_class():
@@ -422,17 +422,3 @@ class AsyncRunComfy:
                 on_event=on_event,
             )
         return Batch(self._api, self.validate, model_id, inputs, options)
-
-
-class _Witness(SubmitWitness):
-    """What a single submit learned, for the caller that may have been cancelled."""
-
-    def __init__(self) -> None:
-        self.job: Job | None = None
-        self.unknown_error: SubmitOutcomeUnknownError | None = None
-
-    async def accepted(self, job: Job) -> None:
-        self.job = job
-
-    async def unknown(self, error: SubmitOutcomeUnknownError) -> None:
-        self.unknown_error = error
