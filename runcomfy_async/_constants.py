@@ -208,6 +208,21 @@ CLI_BAR_WIDTH: Final = 40
 # Bits of the sandbox's seed: plenty to make request ids of two runs differ.
 CLI_SANDBOX_SEED_BITS: Final = 63
 
+# Failure lines printed one by one; after them, one line per this many more failures, and
+# the count at the end (every failure is in the manifest anyway). -v prints them all.
+FAILURE_LINES_SHOWN: Final = 20
+FAILURE_LINES_EVERY: Final = 100
+
+# Standard input (batch -) is read this much at a time, as the batch pulls inputs: memory
+# stays bounded however long the stream. One line may be as long as a whole request.
+STDIN_CHUNK_BYTES: Final = 64 * 1024
+STDIN_MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+
+# An unknown input field is matched against the model's fields by difflib at this
+# similarity (0 to 1) for a "did you mean"; the fields listed when nothing matches.
+DID_YOU_MEAN_CUTOFF: Final = 0.6
+FIELD_NAMES_SHOWN: Final = 12
+
 # --- Schema checks -------------------------------------------------------------------------------
 # An enum longer than this is quoted in part in a message (reframe has 69 sizes).
 ENUM_VALUES_SHOWN: Final = 12
@@ -231,3 +246,8 @@ THUMB_QUALITY: Final = 82
 # Decoding and resizing release the GIL: a few threads make thousands of images go faster.
 THUMB_MAX_WORKERS: Final = 8
 
+# --- Notebook display ----------------------------------------------------------------------
+# The largest side of a thumbnail in a result's or an outcome's notebook card, in pixels.
+NOTEBOOK_THUMB_PX: Final = 256
+# A line of text in a notebook card is cut to this many characters.
+NOTEBOOK_TEXT_CHARS: Final = 300

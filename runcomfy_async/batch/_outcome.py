@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -60,7 +62,9 @@ class Outcome:
         request_id: the job's request id, once the server gave one.
         state: how it ended (a final :class:`~runcomfy_async.InputState`).
         result: the final result answer, when there was one.
-        error: the typed error, for every state but ``SUCCEEDED``.
+        error: the typed error, for every state but ``SUCCEEDED``; a ``SUCCEEDED`` outcome
+            whose files could not all be downloaded carries the ``DownloadError`` here
+            (``files`` then holds those that arrived; a resumed batch fetches the rest).
         attempts: submits made for this input (more than 1 only with resubmission).
         timings: when it was submitted, finished on the server, and noticed.
         files: downloaded output files, when the batch downloads.
@@ -85,6 +89,40 @@ class Outcome:
     def ok(self) -> bool:
         """True when the job succeeded."""
         return self.state is InputState.SUCCEEDED
+
+    def _repr_html_(self) -> str:
+        """A card with the prompt and the images (downloaded files first), for notebooks."""
+        from ..core._display import html_card
+
+        prompt = self.input.get("prompt") if isinstance(self.input, Mapping) else None
+        sources = [f.path for f in self.files] if self.files else list(self.outputs)
+        lines = [str(prompt) if prompt else "", f"request {self.request_id or '—'}"]
+        if self.error is not None:
+            lines.append(f"{type(self.error).__name__}: {self.error}")
+        return html_card(f"#{self.index} {self.state.value}", sources, lines, failed=not self.ok)
+
+    def image(self, position: int = 0, *, folder: str | os.PathLike[str] = ".") -> Any:
+        """The output image at ``position`` as a Pillow image (``pip install
+        'runcomfy-async[images]'``), read from the file the batch downloaded.
+
+        Args:
+            position: which output (0 for the first).
+            folder: the batch's ``download_to`` folder (file paths are relative to it).
+
+        Raises:
+            LookupError: no downloaded file at that position.
+            ImportError: Pillow is not installed.
+        """
+        if position >= len(self.files):
+            raise LookupError(
+                f"input {self.index} has {len(self.files)} downloaded file(s); run the batch "
+                "with download_to= to get images"
+            )
+        from PIL import Image
+
+        with Image.open(Path(folder) / self.files[position].path) as image:
+            image.load()
+            return image.copy()
 
     @property
     def missing_outputs(self) -> bool:

@@ -179,6 +179,18 @@ class JobResult:
         """True when the job succeeded."""
         return self.state is JobState.SUCCEEDED
 
+    def _repr_html_(self) -> str:
+        """A card with the outputs' thumbnails, for notebooks."""
+        from ._display import html_card
+
+        lines = [f"request {self.request_id}"]
+        if self.cost is not None:
+            lines.append(f"cost ${self.cost:.4f}")
+        if self.error not in (None, "", [], {}):
+            lines.append(f"error: {self.error}")
+        return html_card(self.raw_state or self.state.value, self.outputs, lines,
+                         failed=self.state is JobState.FAILED)
+
 
 @attrs.frozen(kw_only=True)
 class CancelAnswer:
