@@ -6,6 +6,7 @@ change without notice.
 
 from ._version import __version__
 from .batch import (
+    Attach,
     Batch,
     BatchEvent,
     BatchProgress,
@@ -65,6 +66,7 @@ __all__ = [
     "APIError",
     "AdaptivePoll",
     "AsyncRunComfy",
+    "Attach",
     "AuthenticationError",
     "BackoffPoll",
     "Batch",

@@ -92,6 +92,8 @@ INLINE_FIRST_POLL_S: Final = 0.005
 BATCH_FINISHERS: Final = 8
 # The most cancels sent at once when a batch stops early.
 BATCH_CANCEL_CONCURRENCY: Final = 16
+# The model name a collected job's durations are learned under when its model is not given.
+ATTACHED_MODEL_ID: Final = "attached"
 # Journal entries read at a time when a batch resumes (memory stays bounded by this).
 RESUME_PAGE_SIZE: Final = 256
 # Adaptive polling: the fastest and slowest a pending job is polled, and the error budget.

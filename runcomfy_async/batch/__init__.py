@@ -1,5 +1,6 @@
 """Batch orchestration: ``client.map`` and what it hands back."""
 
+from ._attach import Attach
 from ._engine import Batch
 from ._events import (
     BatchEvent,
@@ -15,6 +16,7 @@ from ._options import Deadlines, Downloads, Limits, MapOptions, Resubmit
 from ._outcome import Outcome, OutcomeState, Timings
 
 __all__ = [
+    "Attach",
     "Batch",
     "BatchEvent",
     "BatchProgress",

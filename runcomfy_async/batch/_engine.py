@@ -47,14 +47,18 @@ from anyio.abc import TaskGroup
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-from .._constants import BATCH_CANCEL_CONCURRENCY, BATCH_FINISHERS, LOGGER_NAME
+from .._constants import (
+    ATTACHED_MODEL_ID,
+    BATCH_FINISHERS,
+    LOGGER_NAME,
+)
 from ..api._api import Api
 from ..core._errors import InputProblem, InvalidInputError
-from ..core._events import call_hook
-from ..core._inputs import ModelInput, check_model_id, resolve_input
+from ..core._inputs import ModelInput, check_model_id, check_request_id, resolve_input
 from ..core._job_errors import BatchAbortedError
 from ..core._lifecycle import InputState
-from ..core._wire import JobState
+from ..http._transport import encode_body
+from ._attach import Attach
 from ._core import BatchCore, receive
 from ._events import BatchProgress, CancelReport, Phase
 from ._item import Item
@@ -63,6 +67,7 @@ from ._outcome import Outcome
 from ._poller import Poller
 from ._resume import JournalReader, Resumer
 from ._submitter import Submitter
+from ._teardown import cancel_pending
 
 __all__ = ["Batch"]
 
@@ -162,7 +167,7 @@ class Batch:
             failure = raised
         finally:
             with anyio.CancelScope(shield=True):
-                await self._cancel_pending()
+                self.cancel_report = await cancel_pending(self._core, self._poller)
                 await self._core.store.aclose()
             self._close_streams()
         if failure is not None:
@@ -293,6 +298,8 @@ class Batch:
                     payload=payload, entry=entry, orphan=True)
 
     def _make_item(self, index: int, given: Any) -> Item:
+        if isinstance(given, Attach):
+            return self._attached_item(index, given)
         item = Item(index=index, given=given)
         try:
             model, payload = self._split(given)
@@ -301,6 +308,16 @@ class Batch:
             item.problem = exc
         except TypeError as exc:
             item.problem = InvalidInputError([InputProblem("input", given, str(exc))])
+        return item
+
+    def _attached_item(self, index: int, given: Attach) -> Item:
+        payload = dict(given.input or {})
+        item = Item(index=index, given=given, payload=payload, owned=False,
+                    model_id=given.model_id or self._model_id or ATTACHED_MODEL_ID)
+        try:
+            item.attach_id = check_request_id(given.request_id)
+        except InvalidInputError as exc:
+            item.problem = exc
         return item
 
     def _split(self, given: Any) -> tuple[Any, Any]:
@@ -328,6 +345,9 @@ class Batch:
         core = self._core
         if item.entry is not None and await self._resumer.handle(item):
             return
+        if item.attach_id is not None:
+            await self._attach(item, item.attach_id)
+            return
         if item.problem is None and self.options.validate and item.model_id and item.payload:
             try:
                 await self._validate(item.model_id, item.payload)
@@ -340,6 +360,18 @@ class Batch:
             await core.conclude(item, InputState.REFUSED, error=item.problem)
             return
         await self._submitter.submit(item)
+
+    async def _attach(self, item: Item, request_id: str) -> None:
+        """Collect a job submitted elsewhere; journaled as submitted, so a resume collects it."""
+        core = self._core
+        assert item.model_id is not None
+        if core.journaled:
+            with anyio.CancelScope(shield=True):
+                await core.store.intent(item.index, item.model_id, encode_body(
+                    item.payload or {}, model_id=item.model_id))
+                await core.store.submitted(item.index, request_id, None)
+        item.attempts = 0
+        core.attach(item, request_id, None)
 
     async def _resubmit(self, item: Item) -> None:
         await self._submitter.submit(item)
@@ -357,53 +389,6 @@ class Batch:
             with anyio.CancelScope(shield=True):
                 await core.store.record_files(outcome, finished)
             core.deliver(finished)
-
-    # --- Early stop --------------------------------------------------------------------
-
-    async def _cancel_pending(self) -> None:
-        """Cancel still-queued jobs of an interrupted batch; report what could not be."""
-        core = self._core
-        pending = [item for item in core.pending.values() if not item.done]
-        if not pending:
-            return
-        cancelled: list[str] = []
-        not_cancelled: list[str] = []
-        limiter = anyio.CapacityLimiter(BATCH_CANCEL_CONCURRENCY)
-        deadline = core.clock() + self.options.deadlines.cancel
-
-        async def cancel_one(item: Item) -> None:
-            assert item.request_id is not None
-            if item.state not in (None, JobState.QUEUED, JobState.UNKNOWN):
-                not_cancelled.append(item.request_id)
-                return
-            async with limiter:
-                ok = await self._poller.cancel(item.request_id, deadline)
-            if ok:
-                cancelled.append(item.request_id)
-                # Journaled, so that a resumed batch submits the input again: its job never
-                # ran and was never billed.
-                await core.store.ended(item.index, InputState.WITHDRAWN, None)
-            else:
-                not_cancelled.append(item.request_id)
-
-        with anyio.move_on_after(self.options.deadlines.cancel):
-            async with anyio.create_task_group() as tg:
-                for item in pending:
-                    tg.start_soon(cancel_one, item)
-        reached = set(cancelled) | set(not_cancelled)
-        not_cancelled += [i.request_id for i in pending if i.request_id not in reached
-                          and i.request_id is not None]
-        self.cancel_report = CancelReport(cancelled=tuple(cancelled),
-                                          not_cancelled=tuple(not_cancelled))
-        _log.warning(
-            "batch stopped early: %d queued job(s) cancelled; %d could not be (running or "
-            "unreachable; they will finish and be billed%s): %s",
-            len(cancelled), len(not_cancelled),
-            "; resuming with the same journal collects them" if self.options.journal else "",
-            ", ".join(not_cancelled[:20]) + (" ..." if len(not_cancelled) > 20 else ""),
-        )
-        call_hook(self.options.on_event, self.cancel_report)
-
 
 def _root_error(error: BaseException) -> BaseException | None:
     """The first real error in an exception group (not a cancellation), if any."""

@@ -34,6 +34,10 @@ class Item:
     """The journal's entry for this index, in a resumed batch."""
     orphan: bool = False
     """Known only from the journal: beyond the inputs given to this run."""
+    attach_id: str | None = None
+    """A job submitted elsewhere, to collect (``Attach``)."""
+    owned: bool = True
+    """This batch submitted the job, so it may cancel it while queued."""
     attempts: int = 0
     journaled: bool = False
     """The journal has a row for the current attempt (an intent was recorded)."""

@@ -185,7 +185,7 @@ class Poller:
         core = self._core
         assert item.request_id is not None
         cancelled: bool | None = None
-        if item.state in _MAY_BE_QUEUED:
+        if item.owned and item.state in _MAY_BE_QUEUED:
             cancelled = await self.cancel(item.request_id,
                                           core.clock() + CANCEL_ON_EXIT_TIMEOUT_S)
         error = WaitTimeoutError(

@@ -34,6 +34,7 @@ from ..store._manifest import Manifest, ManifestRecord, read_manifest
 from ..store._manifest import Timings as ManifestTimings
 from ..store.downloads import Downloader, DownloadError
 from ..store.journal import Journal, JournalEntry
+from ._attach import Attach
 from ._options import MapOptions
 from ._outcome import Outcome
 
@@ -228,6 +229,8 @@ def payload_of(given: Any) -> Mapping[str, Any]:
     """The JSON object an input stands for, from any form ``map`` accepts."""
     if isinstance(given, tuple) and len(given) == 2:
         given = given[1]  # a (model_id, input) pair of a mixed batch
+    if isinstance(given, Attach):
+        return given.input or {}
     if isinstance(given, Mapping):
         return given
     to_payload = getattr(given, "to_payload", None)

@@ -34,8 +34,9 @@ from .._constants import (
     WAIT_TIMEOUT_S,
 )
 from ..api._api import Api
-from ..batch import Batch, BatchEvent, MapOptions
-from ..core._errors import ConfigurationError, MalformedResponseError
+from ..api._validation import validate_input
+from ..batch import Attach, Batch, BatchEvent, MapOptions
+from ..core._errors import ConfigurationError
 from ..core._events import RetryEvent
 from ..core._inputs import ModelInput, check_request_id, resolve_input
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
@@ -214,24 +215,7 @@ class AsyncRunComfy:
         Raises:
             InvalidInputError: listing every problem (field path, value, what is allowed).
         """
-        # Imported here: jsonschema costs a noticeable import time nobody else needs.
-        try:
-            from ..api._schema_check import bundled_schema, require_jsonschema, validate_payload
-
-            require_jsonschema()
-        except ImportError:
-            raise ConfigurationError(
-                "validating inputs needs jsonschema: pip install 'runcomfy-async[validation]'"
-            ) from None
-
-        try:
-            schema: Mapping[str, Any] = await self.models.schema_for(model_id)
-        except MalformedResponseError:
-            bundled = bundled_schema(model_id)
-            if bundled is None:
-                raise
-            schema = bundled
-        validate_payload(model_id, payload, schema)
+        await validate_input(self.models, model_id, payload)
 
     async def _submit_payload(
         self, model_id: str, payload: dict[str, Any], *, deadline: float | None
@@ -364,6 +348,13 @@ class AsyncRunComfy:
         )
 
     # --- Many jobs ---------------------------------------------------------------------
+
+    def collect(self, request_ids: Iterable[str], **options: Any) -> Batch:
+        """Collect jobs submitted elsewhere (another process, a database), as they complete,
+        through the same machinery as ``map``: ``async with client.collect(ids) as outcomes``.
+        They are not this client's jobs: leaving does not cancel them. ``options`` are
+        ``map``'s; to keep each job's input, pass ``Attach`` objects to ``map`` instead."""
+        return self.map(None, (Attach(rid) for rid in request_ids), **options)
 
     def map(
         self,
