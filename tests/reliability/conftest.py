@@ -38,7 +38,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
               ("passed", "failed", "xfailed", "xpassed", "skipped", "error")} if reporter else {}
     data["run"] = {
         # `python -m pytest` shows up as pytest's __main__.py in argv[0].
-        "command": shlex.join([_program(sys.argv[0]), *sys.argv[1:]]),
+        "command": " ".join([_program(sys.argv[0]), shlex.join(sys.argv[1:])]),
         "started_at": _started_at.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - _started, 1),
         "exit_status": int(exitstatus),
