@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .._constants import (
-    BATCH_RETRY_FIRST_S,
-    BATCH_RETRY_MAX_S,
     CANCEL_ON_EXIT_TIMEOUT_S,
     LOGGER_NAME,
 )
@@ -119,7 +117,13 @@ class Poller:
             return
         except _POLL_AGAIN as exc:
             item.poll_errors += 1
-            delay = min(BATCH_RETRY_MAX_S, BATCH_RETRY_FIRST_S * 2 ** min(item.poll_errors, 10))
+            # As the transport would have waited before retrying, but without holding a
+            # worker: what the service asked for (Retry-After), else the client's backoff.
+            retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+            delay = (
+                retry_after if retry_after is not None
+                else core.api.transport.retry.backoff(item.poll_errors)
+            )
             _log.info("job %s: poll failed (%s); again in %.1f s", rid, exc, delay)
             if core.clock() >= item.deadline:
                 await self.time_out(item)
