@@ -7,9 +7,13 @@ polling, retrying, journaling, resuming and downloading are the library's. The m
   ``_exit_codes``: what each exit code means;
 - ``_connection``: the service (RunComfy, a base URL, or a sandbox in-process);
 - ``_job_commands``, ``_model_commands``, ``_batch_command``: the commands;
-- ``_input_files``, ``_input_check``: reading and checking a batch's inputs;
-- ``_progress``, ``_outcomes``, ``gallery``: what a person sees;
-- ``_console``, ``_interrupt``, ``_context``: output streams, Ctrl-C, and what a command gets.
+- ``_batch_run``, ``_batch_journal``: one run of a batch, and its journal before it opens
+  (``--resume``, and what a ``--sandbox`` took with it);
+- ``_input_files``, ``_input_check``, ``_input_stream``: reading and checking a batch's
+  inputs (standard input streamed);
+- ``_progress``, ``_outcomes``, ``_job_output``, ``gallery``: what a person sees;
+- ``_console``, ``_interrupt``, ``_context``: output streams, Ctrl-C and SIGTERM, and what a
+  command gets.
 
 This module imports nothing heavy: the command line's own dependencies (``rich``,
 ``jsonschema``) are an extra, and a missing one is a one-line message, not a traceback.

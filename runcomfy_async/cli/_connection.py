@@ -10,21 +10,23 @@ previous run's request ids naming the new sandbox's jobs.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import attrs
+from yarl import URL
 
-from .._constants import CLI_SANDBOX_SEED_BITS, TOKEN_ENVS
+from .._constants import BASE_URL_ENV, CLI_SANDBOX_SEED_BITS, TOKEN_ENVS
 from ..client._client import AsyncRunComfy, resolve_token
 from ..core._errors import ConfigurationError
+from ..core._net import is_loopback
 from ..policies import RetryPolicy
 from ._exit_codes import NO_INPUT, NO_PERMISSION, UNAVAILABLE, USAGE, CommandError
 
 __all__ = ["Connection", "ServiceOptions", "connect"]
-
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +99,7 @@ async def connect(options: ServiceOptions) -> AsyncIterator[Connection]:
             with anyio.CancelScope(shield=True):
                 await sandbox.close()
         return
+    _refuse_plain_http(options.base_url)
     token = _read_token_file(options.token_file) if options.token_file is not None else None
     try:
         token = resolve_token(token)
@@ -112,6 +115,29 @@ async def connect(options: ServiceOptions) -> AsyncIterator[Connection]:
         raise CommandError(str(exc), USAGE) from None
     async with client:
         yield Connection(client, options.download_origins)
+
+
+def _refuse_plain_http(base_url: str | None) -> None:
+    """Refuse a plain-http base URL to another machine in the command line's own words.
+
+    The library refuses it too, but names the keyword argument that lifts the rule; the
+    command line has no such option, on purpose: the token would cross the network in
+    clear text.
+    """
+    given = base_url if base_url is not None else os.environ.get(BASE_URL_ENV, "").strip()
+    try:
+        url = URL(given) if given else None
+    except (TypeError, ValueError):
+        return  # the library's own check says what is wrong with it
+    if url is None or url.scheme != "http" or is_loopback(url.host):
+        return
+    where = "--base-url" if base_url is not None else BASE_URL_ENV
+    raise CommandError(
+        f"{where} {given} is plain http to another machine ({url.host}): the API token would "
+        "cross the network unencrypted, so the command line refuses it. Use https://, or "
+        "reach the service through loopback (for instance an SSH tunnel to 127.0.0.1).",
+        USAGE,
+    )
 
 
 def _read_token_file(path: str) -> str:

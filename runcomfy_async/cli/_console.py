@@ -4,13 +4,21 @@ Standard output carries a command's answer (a request id, output URLs, JSON line
 it can be piped; everything meant for the person (progress, logs, errors, hints) goes to
 standard error. Text built from data (prompts, server messages) is written as plain text,
 never parsed as rich markup: a prompt like ``[bold]`` must print as typed.
+
+When the reader of standard output goes away (``--json | head -1``), writing raises
+:class:`OutputClosed` once, and standard output is pointed at the null device so that nothing
+else (the interpreter's last flush included) trips over the broken pipe again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -20,7 +28,28 @@ from rich.text import Text
 
 from .._constants import LOGGER_NAME
 
-__all__ = ["Streams", "configure_logging", "make_streams"]
+__all__ = [
+    "OutputClosed",
+    "Streams",
+    "configure_logging",
+    "hidden_records",
+    "make_streams",
+    "silence_stdout",
+]
+
+
+class OutputClosed(Exception):
+    """Standard output's reader went away: nothing more can be written there."""
+
+
+def silence_stdout() -> None:
+    """Point standard output's file descriptor at the null device (after a broken pipe)."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
 
 
 @attrs.frozen
@@ -42,9 +71,17 @@ class Streams:
 
     def emit(self, line: str) -> None:
         """Write one line to standard output as is (no wrapping, no colour) and flush it, so
-        that a consumer reading a pipe sees each result as it arrives."""
-        self.out.file.write(line + "\n")
-        self.out.file.flush()
+        that a consumer reading a pipe sees each result as it arrives.
+
+        Raises:
+            OutputClosed: the reader of standard output has gone away.
+        """
+        try:
+            self.out.file.write(line + "\n")
+            self.out.file.flush()
+        except BrokenPipeError:
+            silence_stdout()
+            raise OutputClosed from None
 
     def emit_json(self, value: Any) -> None:
         """Write one value as one line of compact JSON to standard output."""
@@ -94,3 +131,26 @@ def configure_logging(verbosity: int, streams: Streams) -> None:
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers[:] = [handler]
     logger.setLevel(level)
+
+
+class _Hide(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self._prefixes))
+
+
+@contextlib.contextmanager
+def hidden_records(*prefixes: str) -> Iterator[None]:
+    """Drop the library's log records whose message starts with one of ``prefixes`` while
+    the block runs: those the command shows in its own words (a line per failure, the
+    report of an interrupted batch), so that nothing is said twice."""
+    logger = logging.getLogger(LOGGER_NAME)
+    hide = _Hide(prefixes)
+    logger.addFilter(hide)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hide)

@@ -4,22 +4,48 @@ A batch of thousands of paid jobs should not stop at line 2,417 because of a typ
 line is checked first, and every problem is listed with its line number. The schemas come
 from the package for the four Ideogram models (no request needed, so a file can be checked
 even when the service is down) and from the service's catalog for any other model.
+
+Beyond the schema, a field the model does not have is refused, with the nearest field name
+(``sed: ... did you mean 'seed'?``): the service ignores a misspelled optional field, and a
+batch would pay for thousands of images without it. ``--allow-unknown-fields`` sends such
+fields anyway. The library's check refuses them only when a schema says
+``additionalProperties: false``, which RunComfy's do not.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from .._constants import DID_YOU_MEAN_CUTOFF, FIELD_NAMES_SHOWN
 from ..api._catalog import ModelCatalog
 from ..api._schema_check import bundled_schema, validate_payload
-from ..core._errors import APIError, InvalidInputError, InvalidRequestError, NotFoundError
+from ..core._errors import (
+    APIError,
+    InputProblem,
+    InvalidInputError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from ..core._inputs import check_model_id
 from ._input_files import InputLine, type_cells
 
-__all__ = ["BatchInput", "CheckedInputs", "LineProblem", "ModelSchemas", "check_inputs"]
+__all__ = [
+    "ALLOW_UNKNOWN_FLAG",
+    "BatchInput",
+    "CheckedInputs",
+    "LineProblem",
+    "ModelSchemas",
+    "check_inputs",
+    "check_line",
+    "check_payload",
+    "unknown_fields",
+]
+
+ALLOW_UNKNOWN_FLAG = "--allow-unknown-fields"
 
 
 @attrs.frozen
@@ -89,7 +115,11 @@ class ModelSchemas:
 
 
 async def check_inputs(
-    lines: Sequence[InputLine], *, default_model: str | None, schemas: ModelSchemas
+    lines: Sequence[InputLine],
+    *,
+    default_model: str | None,
+    schemas: ModelSchemas,
+    allow_unknown_fields: bool = False,
 ) -> CheckedInputs:
     """Check every line: readable, a model named, the model known, the input valid for it.
 
@@ -97,6 +127,7 @@ async def check_inputs(
         lines: the input file's lines.
         default_model: ``--model``, for lines that name none.
         schemas: where input schemas come from.
+        allow_unknown_fields: send fields the model's schema does not name.
 
     Raises:
         APIError, TransportError: a schema could not be fetched for a reason other than an
@@ -105,30 +136,104 @@ async def check_inputs(
     valid: list[BatchInput] = []
     problems: list[LineProblem] = []
     for line in lines:
-        if line.problem is not None or line.payload is None:
-            problems.append(LineProblem(line.line, line.problem or "unreadable"))
-            continue
-        model_id = line.model_id or default_model
-        if model_id is None:
-            problems.append(
-                LineProblem(line.line, "no model: pass --model MODEL_ID, or give the line a "
-                            "model_id")
-            )
-            continue
-        try:
-            check_model_id(model_id)
-            schema = await schemas.get(model_id)
-        except InvalidInputError as exc:
-            problems.extend(LineProblem(line.line, str(problem)) for problem in exc.problems)
-            continue
-        except (NotFoundError, InvalidRequestError) as exc:
-            problems.append(LineProblem(line.line, f"unknown model {model_id!r}: {exc.message}"))
-            continue
-        payload = type_cells(line.payload, schema) if line.text_cells else line.payload
-        try:
-            validate_payload(model_id, payload, schema)
-        except InvalidInputError as exc:
-            problems.extend(LineProblem(line.line, str(problem)) for problem in exc.problems)
-            continue
-        valid.append(BatchInput(line.line, model_id, payload))
+        checked = await check_line(
+            line,
+            default_model=default_model,
+            schemas=schemas,
+            allow_unknown_fields=allow_unknown_fields,
+        )
+        if isinstance(checked, BatchInput):
+            valid.append(checked)
+        else:
+            problems.extend(checked)
     return CheckedInputs(valid=tuple(valid), problems=tuple(problems))
+
+
+async def check_line(
+    line: InputLine,
+    *,
+    default_model: str | None,
+    schemas: ModelSchemas,
+    allow_unknown_fields: bool = False,
+) -> BatchInput | list[LineProblem]:
+    """One line checked: the input ready to send, or every problem it has.
+
+    Raises:
+        APIError, TransportError: as :func:`check_inputs`.
+    """
+    if line.problem is not None or line.payload is None:
+        return [LineProblem(line.line, line.problem or "unreadable")]
+    model_id = line.model_id or default_model
+    if model_id is None:
+        return [
+            LineProblem(line.line, "no model: pass --model MODEL_ID, or give the line a model_id")
+        ]
+    try:
+        check_model_id(model_id)
+        schema = await schemas.get(model_id)
+    except InvalidInputError as exc:
+        return [LineProblem(line.line, str(problem)) for problem in exc.problems]
+    except (NotFoundError, InvalidRequestError) as exc:
+        return [LineProblem(line.line, f"unknown model {model_id!r}: {exc.message}")]
+    payload = type_cells(line.payload, schema) if line.text_cells else line.payload
+    try:
+        check_payload(model_id, payload, schema, allow_unknown_fields=allow_unknown_fields)
+    except InvalidInputError as exc:
+        return [LineProblem(line.line, str(problem)) for problem in exc.problems]
+    return BatchInput(line.line, model_id, payload)
+
+
+def check_payload(
+    model_id: str,
+    payload: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    *,
+    allow_unknown_fields: bool = False,
+) -> None:
+    """Check an input against its model's schema, and for fields the model does not have.
+
+    Raises:
+        InvalidInputError: every problem, the schema's and the unknown fields' together.
+        MalformedResponseError: the schema cannot be evaluated.
+    """
+    problems: list[InputProblem] = []
+    try:
+        validate_payload(model_id, payload, schema)
+    except InvalidInputError as exc:
+        problems.extend(exc.problems)
+    if not allow_unknown_fields:
+        problems.extend(unknown_fields(payload, schema))
+    if problems:
+        raise InvalidInputError(problems, model_id=model_id)
+
+
+def unknown_fields(payload: Mapping[str, Any], schema: Mapping[str, Any]) -> list[InputProblem]:
+    """A problem for each top-level field of ``payload`` that the schema does not name, with
+    the nearest name it does; none when the schema names no fields or admits others.
+
+    Args:
+        payload: the input.
+        schema: the model's input JSON Schema.
+    """
+    properties = schema.get("properties")
+    extra = schema.get("additionalProperties")
+    # Explicitly open (true, or a schema for the others), or closed (false: the schema
+    # check already refuses them), or fields by pattern: the schema has the last word.
+    if not isinstance(properties, Mapping) or extra is not None or "patternProperties" in schema:
+        return []
+    known = [str(name) for name in properties]
+    problems = []
+    for name, value in payload.items():
+        if name in properties:
+            continue
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=DID_YOU_MEAN_CUTOFF)
+        if close:
+            allowed = f"not a field of this model: did you mean {close[0]!r}?"
+        else:
+            shown = ", ".join(known[:FIELD_NAMES_SHOWN])
+            more = ", …" if len(known) > FIELD_NAMES_SHOWN else ""
+            allowed = f"not a field of this model (its fields: {shown}{more})"
+        problems.append(
+            InputProblem(str(name), value, f"{allowed} ({ALLOW_UNKNOWN_FLAG} sends it anyway)")
+        )
+    return problems

@@ -35,10 +35,12 @@ __all__ = [
     "InputFile",
     "InputLine",
     "parse_csv",
+    "parse_json_line",
     "parse_jsonl",
     "parse_prompts",
     "read_input_file",
     "type_cells",
+    "unreadable",
 ]
 
 MODEL_ID_FIELD: Final = "model_id"
@@ -93,7 +95,8 @@ class InputFile:
 
 
 def read_input_file(source: str, stdin: BinaryIO) -> InputFile:
-    """Read and parse a batch input file (or ``-``: JSON lines on standard input).
+    """Read and parse a batch input file (or ``-``: JSON lines on standard input, read to
+    its end; a batch streams it instead, see :mod:`._input_stream`).
 
     Args:
         source: the path, or ``-``.
@@ -153,26 +156,34 @@ def parse_jsonl(text: str) -> list[InputLine]:
     """
     lines: list[InputLine] = []
     for number, raw in enumerate(_text_lines(text), start=1):
-        if not raw.strip():
-            continue
-        try:
-            value = json.loads(raw, parse_constant=_refuse_constant)
-        except json.JSONDecodeError as exc:
-            lines.append(_unreadable(number, f"not valid JSON: {exc.msg} (column {exc.colno})"))
-            continue
-        except ValueError as exc:
-            lines.append(_unreadable(number, str(exc)))
-            continue
-        if not isinstance(value, dict):
-            kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-            lines.append(_unreadable(number, f"expected a JSON object, got {kind}"))
-            continue
-        model_id = value.pop(MODEL_ID_FIELD, None)
-        if model_id is not None and not isinstance(model_id, str):
-            lines.append(_unreadable(number, f"{MODEL_ID_FIELD} must be a string"))
-            continue
-        lines.append(InputLine(line=number, payload=value, model_id=model_id))
+        line = parse_json_line(number, raw)
+        if line is not None:
+            lines.append(line)
     return lines
+
+
+def parse_json_line(number: int, raw: str) -> InputLine | None:
+    """One line of JSON lines, read; None for a blank line.
+
+    Args:
+        number: its line number.
+        raw: its text, without the line end.
+    """
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        return unreadable(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+    except ValueError as exc:
+        return unreadable(number, str(exc))
+    if not isinstance(value, dict):
+        kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+        return unreadable(number, f"expected a JSON object, got {kind}")
+    model_id = value.pop(MODEL_ID_FIELD, None)
+    if model_id is not None and not isinstance(model_id, str):
+        return unreadable(number, f"{MODEL_ID_FIELD} must be a string")
+    return InputLine(line=number, payload=value, model_id=model_id)
 
 
 def _refuse_constant(name: str) -> object:
@@ -245,7 +256,7 @@ def _header(row: list[str], number: int) -> list[str]:
 def _csv_row(header: list[str], row: list[str], number: int) -> InputLine:
     # A short row is allowed (its missing cells count as empty); a long one is a mistake.
     if len(row) > len(header):
-        return _unreadable(
+        return unreadable(
             number, f"{len(row)} cells, but the header names only {len(header)} columns"
         )
     cells = {name: cell for name, cell in zip(header, row, strict=False) if cell.strip()}
@@ -258,7 +269,8 @@ def _csv_row(header: list[str], row: list[str], number: int) -> InputLine:
     )
 
 
-def _unreadable(number: int, problem: str) -> InputLine:
+def unreadable(number: int, problem: str) -> InputLine:
+    """A line that could not be read, and why."""
     return InputLine(line=number, payload=None, problem=problem)
 
 

@@ -2,8 +2,9 @@
 
 Each is one or two library calls. Standard output gets the answer in a form a script can
 use (a request id, output URLs or file paths, or the JSON with ``--json``); standard error
-gets the words for the person. An input is checked against its model's schema before it is
-sent: the bundled schema for the Ideogram models, the catalog's for any other.
+gets the words for the person (see :mod:`._job_output` for the words of states). An input is
+checked against its model's schema before it is sent, fields the model does not have
+included: the bundled schema for the Ideogram models, the catalog's for any other.
 """
 
 from __future__ import annotations
@@ -12,22 +13,32 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from .._constants import CLI_SINGLE_JOB_INDEX
-from ..api._schema_check import bundled_schema, validate_payload
+from ..api._schema_check import bundled_schema
 from ..client._client import AsyncRunComfy
 from ..core._files import StoredFile
 from ..core._wire import Job, JobResult, JobState
 from ..store.downloads import Downloader, DownloadError
 from ._connection import Connection, connect
 from ._context import Context
-from ._exit_codes import DATA_ERROR, JOBS_FAILED, NO_INPUT, SUCCESS, USAGE, CommandError
-from ._outcomes import describe_error
+from ._exit_codes import (
+    DATA_ERROR,
+    IO_ERROR,
+    JOBS_FAILED,
+    NO_INPUT,
+    SUCCESS,
+    USAGE,
+    CommandError,
+    is_local_write_failure,
+)
+from ._input_check import check_payload
+from ._job_output import show_result, state_word
+from ._outcomes import download_hint
 
 __all__ = [
     "cancel_command",
@@ -39,13 +50,13 @@ __all__ = [
 ]
 
 
-
 async def run_command(context: Context, args: argparse.Namespace) -> int:
     """``run MODEL_ID``: submit, wait, show (and download) the result."""
     payload = await anyio.to_thread.run_sync(_payload, args)
     async with connect(context.service) as connection:
-        job = await _submit(connection.client, args.model_id, payload)
-        context.streams.say(f"submitted {job.request_id} to {args.model_id}")
+        job = await _submit(connection.client, args.model_id, payload, args.allow_unknown_fields)
+        if not context.quiet:
+            context.streams.say(f"submitted {job.request_id} to {args.model_id}")
         if args.no_wait:
             _show_job(context, job, as_json=args.json)
             return SUCCESS
@@ -58,7 +69,7 @@ async def submit_command(context: Context, args: argparse.Namespace) -> int:
     """``submit MODEL_ID``: submit and print the request id."""
     payload = await anyio.to_thread.run_sync(_payload, args)
     async with connect(context.service) as connection:
-        job = await _submit(connection.client, args.model_id, payload)
+        job = await _submit(connection.client, args.model_id, payload, args.allow_unknown_fields)
     _show_job(context, job, as_json=args.json)
     return SUCCESS
 
@@ -66,17 +77,30 @@ async def submit_command(context: Context, args: argparse.Namespace) -> int:
 async def status_command(context: Context, args: argparse.Namespace) -> int:
     """``status ID``: the job's state, and its place in the queue while queued."""
     async with connect(context.service) as connection:
-        status = await connection.client.status(args.request_id)
+        client = connection.client
+        status = await client.status(args.request_id)
+        state = status.state
+        if state is JobState.COMPLETED:
+            # /status says "completed" for success and failure alike; /result tells which.
+            state = (await client.result(args.request_id)).state
+    word = state_word(state, status.raw_state)
     if args.json:
-        context.streams.emit_json(dict(status.raw))
+        context.streams.emit_json(
+            {
+                **status.raw,
+                "request_id": status.request_id,
+                "state": state_word(state),
+                "raw_state": status.raw_state,
+                "queue_position": status.queue_position,
+            }
+        )
     else:
-        state = status.raw_state or status.state.value
         position = (
             f" (queue position {status.queue_position})"
             if status.queue_position is not None
             else ""
         )
-        context.streams.emit(f"{state}{position}")
+        context.streams.emit(f"{word}{position}")
     return SUCCESS
 
 
@@ -84,7 +108,7 @@ async def result_command(context: Context, args: argparse.Namespace) -> int:
     """``result ID``: the job's result now (its state, if it has not finished)."""
     async with connect(context.service) as connection:
         result = await connection.client.result(args.request_id)
-    _show_result(context, result, (), as_json=args.json)
+    show_result(context, result, (), as_json=args.json)
     return JOBS_FAILED if result.state in (JobState.FAILED, JobState.CANCELLED) else SUCCESS
 
 
@@ -96,20 +120,37 @@ async def wait_command(context: Context, args: argparse.Namespace) -> int:
 
 async def cancel_command(context: Context, args: argparse.Namespace) -> int:
     """``cancel ID``: cancel the job if it is still queued; exit 1 if it was too late."""
+    request_id = args.request_id
     async with connect(context.service) as connection:
-        answer = await connection.client.cancel(args.request_id)
+        client = connection.client
+        answer = await client.cancel(request_id)
+        state = answer.state
+        if not answer.cancelled and state in (JobState.COMPLETED, JobState.UNKNOWN):
+            # Say what the job is, not what it might be: ask the service.
+            state = (await client.result(request_id)).state
     if args.json:
         context.streams.emit_json(dict(answer.raw))
     else:
         context.streams.emit(answer.raw_outcome or answer.outcome.value)
     if answer.cancelled:
-        context.streams.say(f"{args.request_id} was still queued and is cancelled (not billed)")
+        if not context.quiet:
+            context.streams.say(f"{request_id} was still queued and is cancelled (not billed)")
         return SUCCESS
-    context.streams.say(
-        ("warning: ", "bold yellow"),
-        f"{args.request_id} could not be cancelled: only a queued job can be; if it is "
-        "running it will finish and be billed",
-    )
+    warning = ("warning: ", "bold yellow")
+    if state is JobState.RUNNING:
+        context.streams.say(
+            warning, f"{request_id} is running and can no longer be cancelled: it will finish "
+            "and be billed"
+        )
+    elif state.is_terminal:
+        context.streams.say(
+            warning, f"{request_id} has already {state_word(state)}: there is nothing to cancel"
+        )
+    else:
+        context.streams.say(
+            warning, f"{request_id} could not be cancelled (only a queued job can be); its "
+            f"state: {state_word(state, answer.raw_state)}"
+        )
     return JOBS_FAILED
 
 
@@ -158,12 +199,13 @@ def _read_input_file(path: str) -> str:
         raise CommandError(f"{path}: not UTF-8 text", DATA_ERROR) from None
 
 
-async def _submit(client: AsyncRunComfy, model_id: str, payload: dict[str, Any]) -> Job:
-    """Check the input against the model's schema, then submit it."""
-    schema = bundled_schema(model_id)
-    if schema is None:
-        return await client.submit(model_id, payload, validate=True)
-    validate_payload(model_id, payload, schema)
+async def _submit(
+    client: AsyncRunComfy, model_id: str, payload: dict[str, Any], allow_unknown_fields: bool
+) -> Job:
+    """Check the input against the model's schema (bundled, else the catalog's), fields it
+    does not have included, then submit it."""
+    schema = bundled_schema(model_id) or await client.models.schema_for(model_id)
+    check_payload(model_id, payload, schema, allow_unknown_fields=allow_unknown_fields)
     return await client.submit(model_id, payload)
 
 
@@ -180,8 +222,8 @@ async def _wait_and_show(
     streams = context.streams
 
     def on_update(answer: JobResult) -> None:
-        if not answer.state.is_terminal:
-            streams.say(f"{request_id}: {answer.raw_state or answer.state.value}")
+        if not answer.state.is_terminal and not context.quiet:
+            streams.say(f"{request_id}: {state_word(answer.state, answer.raw_state)}")
 
     result = await connection.client.wait(
         request_id, timeout=args.timeout, raise_on_failure=False, on_update=on_update
@@ -196,10 +238,11 @@ async def _wait_and_show(
                 files = await downloader.download(CLI_SINGLE_JOB_INDEX, label, result.outputs)
         except DownloadError as exc:
             failure = exc
-    _show_result(context, result, files, as_json=args.json, out_dir=args.out)
+    show_result(context, result, files, as_json=args.json, out_dir=args.out)
     if failure is not None:
-        streams.error(str(failure))
-        return JOBS_FAILED
+        hint = download_hint(failure)
+        streams.error(str(failure) + (f" ({hint})" if hint else ""))
+        return IO_ERROR if is_local_write_failure(failure) else JOBS_FAILED
     return SUCCESS if result.ok else JOBS_FAILED
 
 
@@ -208,51 +251,10 @@ def _show_job(context: Context, job: Job, *, as_json: bool) -> None:
         context.streams.emit_json(dict(job.raw))
     else:
         context.streams.emit(job.request_id)
+    if context.quiet:
+        return
     if context.service.sandbox:
         context.streams.say("(the --sandbox, and this job, end with this command)")
     else:
-        context.streams.say("follow it with: ", context.command("wait", job.request_id))
-
-
-def _show_result(
-    context: Context,
-    result: JobResult,
-    files: Sequence[StoredFile],
-    *,
-    as_json: bool,
-    out_dir: str | None = None,
-) -> None:
-    """The result on standard output (file paths, else URLs; or JSON), a summary on stderr."""
-    streams = context.streams
-    folder = Path(out_dir).expanduser() if out_dir is not None else Path()
-    paths = [str(folder / stored.path) for stored in files]
-    if as_json:
-        streams.emit_json(
-            {
-                "request_id": result.request_id,
-                "state": result.state.value,
-                "raw_state": result.raw_state,
-                "outputs": list(result.outputs),
-                "files": paths,
-                "output": result.output,
-                "error": result.error,
-                "created_at": _iso(result.created_at),
-                "finished_at": _iso(result.finished_at),
-            }
-        )
-    else:
-        for line in paths or result.outputs:
-            streams.emit(line)
-    state = result.raw_state or result.state.value
-    took = ""
-    if result.created_at is not None and result.finished_at is not None:
-        took = f" in {(result.finished_at - result.created_at).total_seconds():.1f} s"
-    if result.state is JobState.FAILED:
-        streams.say((state, "bold red"), f" {result.request_id}: {describe_error(result.error)}")
-    else:
-        style = "bold green" if result.ok else "bold"
-        streams.say((state, style), f" {result.request_id}{took}")
-
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when is not None else None
+        follow = context.command("wait", job.request_id, *context.service_arguments())
+        context.streams.say("follow it with: ", follow)

@@ -10,9 +10,17 @@ from pathlib import Path
 
 from ..core._errors import RunComfyError
 from ._connection import ServiceOptions
-from ._console import configure_logging, make_streams
+from ._console import OutputClosed, configure_logging, make_streams, silence_stdout
 from ._context import Context
-from ._exit_codes import INTERRUPTED, USAGE, CommandError, exit_code_for
+from ._exit_codes import (
+    BROKEN_PIPE,
+    INTERRUPTED,
+    UNAVAILABLE,
+    USAGE,
+    CommandError,
+    exit_code_for,
+    is_local_write_failure,
+)
 from ._interrupt import Interrupt
 from ._parser import build_parser, parse_arguments
 
@@ -64,18 +72,26 @@ def main(argv: Sequence[str] | None = None, *, program: Sequence[str] = PROGRAM)
             service=service,
             program=tuple(program),
             arguments=arguments,
+            verbosity=args.verbose - args.quiet,
         )
         return await _run_command(context, _command(args), args)
 
     try:
-        return asyncio.run(run())
+        code = asyncio.run(run())
+        sys.stdout.flush()
     except KeyboardInterrupt:
         # Ctrl-C where the event loop could not take it over (Windows, or while starting).
         return INTERRUPTED
+    except BrokenPipeError:
+        silence_stdout()
+        return BROKEN_PIPE
+    return code
 
 
 def _serve_sandbox(arguments: Sequence[str], prog: str) -> int:
     """The ``sandbox`` command: the standalone server, on its own event loop until SIGINT."""
+    # Imported here: the sandbox (aiohttp.web, Pillow) is not needed otherwise.
+    from ..sandbox import SandboxDependencyError
     from ..sandbox._standalone import serve_main
 
     try:
@@ -84,6 +100,9 @@ def _serve_sandbox(arguments: Sequence[str], prog: str) -> int:
         # Its parser exits 2 on a usage error, as argparse does; ours say 64 everywhere.
         code = exit_.code if isinstance(exit_.code, int) else 0
         return USAGE if code == _ARGPARSE_USAGE else code
+    except SandboxDependencyError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return UNAVAILABLE
 
 
 def _command(args: argparse.Namespace) -> Command:
@@ -117,7 +136,20 @@ async def _run_command(context: Context, command: Command, args: argparse.Namesp
         try:
             with interrupt.stops():
                 code = await command(context, args)
+        except (OutputClosed, BrokenPipeError):
+            # The reader of standard output went away: end as Unix tools do, quietly.
+            silence_stdout()
+            return BROKEN_PIPE
         except (CommandError, RunComfyError) as exc:
             context.streams.error(str(exc))
+            if isinstance(exc, CommandError) and exc.hint:
+                context.streams.say(exc.hint)
             return exit_code_for(exc)
-    return INTERRUPTED if interrupt.requested else code
+        except OSError as exc:
+            if not is_local_write_failure(exc):
+                raise
+            # A full disk or a folder gone read-only under a command: one line, not a trace.
+            where = f"{exc.filename}: " if exc.filename else ""
+            context.streams.error(f"cannot write {where}{exc.strerror or exc}")
+            return exit_code_for(exc)
+    return interrupt.exit_code if interrupt.requested else code

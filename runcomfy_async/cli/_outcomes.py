@@ -4,6 +4,10 @@ The JSON form is what ``batch --json`` writes to standard output, one object per
 completes; its error is the same JSON the manifest keeps (``error_json``), so that a program
 can treat both alike. The words form is for failure lines and the gallery: a server's error
 can be a string, an object or a list, and a person needs its message, on one line.
+
+The JSON form's ``state`` is the batch's word for how the input ended (``succeeded``,
+``failed``, ``cancelled``, ...); ``raw_state`` keeps the service's own word for its job, as
+its last answer said it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from .._constants import ERROR_TEXT_CHARS
 from ..batch import Outcome
+from ..core._errors import DownloadError
 from ..core._text import quote_body
 from ..store._error_json import error_json
 
-__all__ = ["describe_error", "outcome_json"]
+__all__ = ["describe_error", "download_hint", "outcome_json"]
+
+# How the downloader words a URL whose host is not allowed (the one refusal an option fixes).
+_HOST_REFUSED = "is not an allowed download host"
 
 # Keys that hold the message in the error shapes RunComfy has been seen to send.
 _MESSAGE_KEYS = ("error_message", "message", "error", "detail", "msg")
@@ -39,6 +49,7 @@ def outcome_json(outcome: Outcome, *, line: int | None, out_dir: Path) -> dict[s
         "model_id": outcome.model_id,
         "request_id": outcome.request_id,
         "state": outcome.state.value,
+        "raw_state": outcome.result.raw_state if outcome.result is not None else None,
         "outputs": list(outcome.outputs),
         "files": [
             {
@@ -57,6 +68,17 @@ def outcome_json(outcome: Outcome, *, line: int | None, out_dir: Path) -> dict[s
         "from_journal": outcome.from_journal,
         "error": error_json(outcome.error),
     }
+
+
+def download_hint(error: object) -> str | None:
+    """What to do about a download refused for its host: the option that allows it."""
+    if not isinstance(error, DownloadError) or _HOST_REFUSED not in error.reason:
+        return None
+    try:
+        origin = URL(error.url).origin()
+    except ValueError:
+        return None
+    return f"if you trust it, add --download-origin {origin} to download from it"
 
 
 def describe_error(error: Any) -> str:

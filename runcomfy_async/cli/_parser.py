@@ -6,6 +6,9 @@ The options that choose the service (``--sandbox``, ``--base-url``, ``--token-fi
 only if they have no defaults in the sub-parsers: a sub-parser's default would overwrite a
 value given before the command. They are declared once, defaults suppressed, and
 :func:`parse_arguments` fills the defaults in afterwards.
+
+They and the exit codes are described once, in the top-level help: each command's help
+lists its own options and points there, rather than repeating forty lines.
 """
 
 from __future__ import annotations
@@ -71,58 +74,68 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _shared_options() -> _Parser:
+# The options accepted before and after the command, by group: (names, argparse keywords).
+_SHARED_OPTIONS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
+    "service": [
+        (("--sandbox",), {
+            "action": "store_true",
+            "help": "run against a local imitation of the service, started in this process "
+            "(no account, no network, nothing billed)",
+        }),
+        (("--sandbox-time-scale",), {
+            "type": _seconds,
+            "metavar": "X",
+            "help": "real seconds per model second in the --sandbox (default: "
+            f"{SANDBOX_TIME_SCALE:g}, i.e. {1 / SANDBOX_TIME_SCALE:g}x faster than real time)",
+        }),
+        (("--base-url",), {
+            "metavar": "URL",
+            "help": "the API base URL with its version (default: RUNCOMFY_MODEL_API_BASE, else "
+            "https://model-api.runcomfy.net/v1); plain http only to loopback",
+        }),
+        (("--token-file",), {
+            "metavar": "FILE", "help": "read the API token from FILE (default: the environment)"
+        }),
+        (("--retries",), {
+            "type": _positive_int,
+            "metavar": "N",
+            "help": "attempts in all for a request that failed in a way worth retrying "
+            "(default: the library's; 1 never retries)",
+        }),
+        (("--download-origin",), {
+            "dest": "download_origins",
+            "action": "append",
+            "metavar": "ORIGIN",
+            "help": "also download output files from ORIGIN (scheme://host:port), e.g. a "
+            "sandbox served with the sandbox command; repeatable (default: RunComfy's CDN "
+            "hosts only)",
+        }),
+    ],
+    "output": [
+        (("-v", "--verbose"), {
+            "action": "count",
+            "help": "more detail: -v a line per job (run, batch) and the library's information "
+            "logs, -vv its debugging logs (to standard error)",
+        }),
+        (("-q", "--quiet"), {
+            "action": "count",
+            "help": "errors only: no progress, no states, no summary (a stopped batch still "
+            "says how to resume)",
+        }),
+    ],
+}
+
+
+def _shared_options(*, described: bool = True) -> _Parser:
+    """The options accepted before and after the command; ``described=False`` accepts them
+    without listing them (a command's help points to the top-level help instead)."""
     shared = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
-    service = shared.add_argument_group("service")
-    service.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="run against a local imitation of the service, started in this process "
-        "(no account, no network, nothing billed)",
-    )
-    service.add_argument(
-        "--sandbox-time-scale",
-        type=_seconds,
-        metavar="X",
-        help="real seconds per model second in the --sandbox (default: "
-        f"{SANDBOX_TIME_SCALE:g}, i.e. {1 / SANDBOX_TIME_SCALE:g}x faster than real time)",
-    )
-    service.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the API base URL with its version (default: RUNCOMFY_MODEL_API_BASE, else "
-        "https://model-api.runcomfy.net/v1)",
-    )
-    service.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help="read the API token from FILE (default: the environment)",
-    )
-    service.add_argument(
-        "--retries",
-        type=_positive_int,
-        metavar="N",
-        help="attempts in all for a request that failed in a way worth retrying "
-        "(default: the library's; 1 never retries)",
-    )
-    service.add_argument(
-        "--download-origin",
-        dest="download_origins",
-        action="append",
-        metavar="ORIGIN",
-        help="also download output files from ORIGIN (scheme://host:port), e.g. a sandbox "
-        "served with the sandbox command; repeatable (default: RunComfy's CDN hosts only)",
-    )
-    output = shared.add_argument_group("output")
-    output.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        help="log more: -v information, -vv debugging (to standard error)",
-    )
-    output.add_argument(
-        "-q", "--quiet", action="count", help="log errors only, and show no progress"
-    )
+    for title, options in _SHARED_OPTIONS.items():
+        group = shared.add_argument_group(title)
+        for names, keywords in options:
+            group.add_argument(
+                *names, **(keywords if described else {**keywords, "help": argparse.SUPPRESS})
+            )
     return shared
 
 
@@ -134,6 +147,16 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--prompt", metavar="TEXT", help="the prompt (sets the input's prompt field)"
+    )
+    _add_unknown_fields_option(parser)
+
+
+def _add_unknown_fields_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-unknown-fields",
+        action="store_true",
+        help="send input fields the model's schema does not name (by default such a field, "
+        "often a typo, is refused before anything is sent)",
     )
 
 
@@ -157,7 +180,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog: the program's name as the person typed it, for usage and help texts.
     """
     shared = _shared_options()
+    hidden = _shared_options(described=False)
     formatter = argparse.RawDescriptionHelpFormatter
+    pointer = (
+        "Global options (--sandbox, --base-url, --token-file, --retries, --download-origin,\n"
+        "-v, -q) are accepted here too. They and the exit codes are described in:\n"
+        f"  {prog} --help"
+    )
     parser = _Parser(
         prog=prog,
         description=_DESCRIPTION,
@@ -173,9 +202,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
             name,
             help=summary,
             description=description or summary,
-            epilog=EXIT_CODES_HELP,
+            epilog=pointer,
             formatter_class=formatter,
-            parents=[shared],
+            parents=[hidden],
         )
 
     run = command("run", "submit one job, wait for it, show (and download) its result")
@@ -209,16 +238,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
             "run every input of a file, download the files, write a manifest and a gallery",
             "Run every input of INPUT as a job, download the outputs into DIR, and write\n"
             "DIR/manifest.jsonl (one JSON line per input) and DIR/index.html (a gallery).\n"
-            "Every input is checked before anything is sent. Progress goes to standard error.\n"
-            "Ctrl-C stops cleanly (twice: at once) and prints the command that resumes the "
-            "batch.",
+            "Every input of a file is checked before anything is sent (standard input is\n"
+            "checked line by line as it is read). Progress goes to standard error.\n"
+            "Ctrl-C or SIGTERM stops cleanly (twice: at once) and prints the command that\n"
+            "resumes the batch.",
         )
     )
 
     models = command("models", "the model catalog")
     which = models.add_subparsers(dest="models_command", metavar="WHAT", required=True)
     listing = which.add_parser(
-        "list", help="list the models", parents=[shared], formatter_class=formatter
+        "list", help="list the models", parents=[hidden], formatter_class=formatter,
+        epilog=pointer,
     )
     listing.add_argument("--search", metavar="TEXT", help="only models matching TEXT")
     listing.add_argument("--limit", type=_positive_int, metavar="N", help="at most N models")
@@ -226,8 +257,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     get = which.add_parser(
         "get",
         help="one model's input fields: types, required, defaults, allowed values",
-        parents=[shared],
+        parents=[hidden],
         formatter_class=formatter,
+        epilog=pointer,
     )
     get.add_argument("model_id", metavar="MODEL_ID")
     get.add_argument("--json", action="store_true", help="the catalog entry as JSON")
@@ -250,7 +282,8 @@ def _add_batch(batch: argparse.ArgumentParser) -> None:
         metavar="INPUT",
         help=".jsonl (one JSON object per line; a model_id key overrides --model), .txt (one "
         "prompt per line; blank lines and # comments skipped), .csv (a header row of field "
-        "names), or - (JSON lines on standard input)",
+        "names), or - (JSON lines on standard input, read as the batch goes: it may be "
+        "endless; an invalid line stops the reading unless --skip-invalid)",
     )
     batch.add_argument("--model", metavar="MODEL_ID", help="the model for inputs that name none")
     batch.add_argument("--out", metavar="DIR", required=True, help="the batch's folder")
@@ -264,8 +297,10 @@ def _add_batch(batch: argparse.ArgumentParser) -> None:
         "--job-timeout",
         type=_seconds,
         metavar="S",
-        help="seconds from a job's submit to giving up on it; a job still queued then is "
-        f"cancelled (default: {WAIT_TIMEOUT_S:g})",
+        help="seconds from a job's submit to giving up on it, time waiting in the queue "
+        "included (a long queue can use it all): a job still queued then is cancelled, a "
+        "running one is left to finish and --resume collects it "
+        f"(default: {WAIT_TIMEOUT_S:g})",
     )
     batch.add_argument(
         "--journal",
@@ -283,6 +318,7 @@ def _add_batch(batch: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send the valid inputs even if some are invalid (they are listed and skipped)",
     )
+    _add_unknown_fields_option(batch)
     batch.add_argument(
         "--json",
         action="store_true",

@@ -5,6 +5,10 @@ throughput and ETA) with a line per failure printed above it as it happens. Else
 log file, CI): a plain progress line every few seconds and the same failure lines. Both
 read the batch's live counters (``batch.progress``) and learn of failures, retries and rate
 changes from its events (``on_event``); neither changes anything about the batch.
+
+A batch where everything fails must not bury the terminal: the first failures get a line
+each, then one line per hundred more, and the end says how many were not shown (every one is
+in the manifest). ``-v`` shows them all, and a line per job submitted and succeeded.
 """
 
 from __future__ import annotations
@@ -20,12 +24,26 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .._constants import CLI_BAR_WIDTH, LIVE_REFRESH_S, PLAIN_PROGRESS_INTERVAL_S
-from ..batch import Batch, BatchEvent, BatchProgress, JobCompleted, Outcome, RateChanged
+from .._constants import (
+    CLI_BAR_WIDTH,
+    FAILURE_LINES_EVERY,
+    FAILURE_LINES_SHOWN,
+    LIVE_REFRESH_S,
+    PLAIN_PROGRESS_INTERVAL_S,
+)
+from ..batch import (
+    Batch,
+    BatchEvent,
+    BatchProgress,
+    JobCompleted,
+    JobSubmitted,
+    Outcome,
+    RateChanged,
+)
 from ..core._events import RetryEvent
 from ..store._error_json import error_json
 from ._console import Streams
-from ._outcomes import describe_error
+from ._outcomes import describe_error, download_hint
 
 __all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
 
@@ -60,20 +78,30 @@ class BatchDisplay:
 
     Args:
         streams: where to write.
-        total: how many inputs the batch has.
+        total: how many inputs the batch has; None while it is not known (standard input).
         lines: the input file's line number of each input, by index.
+        verbose: a line per job submitted and succeeded, and every failure line (``-v``).
     """
 
     interval: float | None = None
     """Seconds between two redraws; None for none."""
 
-    def __init__(self, streams: Streams, total: int, lines: Mapping[int, int]) -> None:
+    def __init__(
+        self,
+        streams: Streams,
+        total: int | None,
+        lines: Mapping[int, int],
+        *,
+        verbose: bool = False,
+    ) -> None:
         self.streams = streams
         self.total = total
         self.lines = lines
+        self.verbose = verbose
         self.progress = BatchProgress()
         self.retries = 0
         self.submit_rate: float | None = None
+        self.failures = 0
         self._started = time.monotonic()
 
     def watch(self, batch: Batch) -> None:
@@ -85,7 +113,14 @@ class BatchDisplay:
         if isinstance(event, JobCompleted) and (
             not event.outcome.ok or event.outcome.error is not None
         ):
-            self.show_failure(event.outcome)
+            self._failure(event.outcome)
+        elif isinstance(event, JobCompleted) and self.verbose:
+            self.show_line(self.success_text(event.outcome))
+        elif isinstance(event, JobSubmitted) and self.verbose:
+            self.show_line(
+                Text.assemble(("→ ", "dim"), self._where(event.index), " submitted · request ",
+                              (event.request_id, "bold"))
+            )
         elif isinstance(event, RetryEvent):
             self.retries += 1
         elif isinstance(event, RateChanged):
@@ -127,9 +162,27 @@ class BatchDisplay:
 
     def eta(self) -> float | None:
         """Seconds until every input is finished, at the throughput so far."""
+        if self.total is None:
+            return None
         rate = self.throughput()
         remaining = self.total - self.progress.finished
         return remaining / rate if rate and remaining > 0 else None
+
+    def _failure(self, outcome: Outcome) -> None:
+        self.failures += 1
+        beyond = self.failures - FAILURE_LINES_SHOWN
+        if self.verbose or beyond <= 0:
+            self.show_line(self.failure_text(outcome))
+        elif beyond % FAILURE_LINES_EVERY == 0:
+            self.show_line(
+                Text(f"✗ … {beyond} more failures not shown ({self.failures} in all so far; "
+                     "every one is in the manifest)", style="red")
+            )
+
+    @property
+    def failures_not_shown(self) -> int:
+        """Failure lines left out so far (see the module's docstring)."""
+        return 0 if self.verbose else max(0, self.failures - FAILURE_LINES_SHOWN)
 
     def counts(self) -> list[tuple[str, int]]:
         """``(state, count)`` for the states worth showing now."""
@@ -140,31 +193,58 @@ class BatchDisplay:
             shown.append(("from journal", snapshot["from_journal"]))
         return shown
 
+    def _where(self, index: int) -> str:
+        line = self.lines.get(index)
+        return f"input {index}" + (f" (line {line})" if line is not None else "")
+
     def failure_text(self, outcome: Outcome) -> Text:
         """One line for an input that did not succeed (or whose files did not download)."""
         what = "download failed" if outcome.ok else outcome.state.value.replace("_", " ")
-        line = self.lines.get(outcome.index)
-        where = f"input {outcome.index}" + (f" (line {line})" if line is not None else "")
-        parts: list[str | tuple[str, str]] = [("✗ ", "bold red"), where, " ", (what, "red")]
+        parts: list[str | tuple[str, str]] = [
+            ("✗ ", "bold red"), self._where(outcome.index), " ", (what, "red")
+        ]
         if outcome.request_id:
             parts += [" · request ", (outcome.request_id, "bold")]
         message = describe_error(error_json(outcome.error))
         if message:
             parts += [": ", message]
+        hint = download_hint(outcome.error)
+        if hint:
+            parts += [" (", hint, ")"]
         return Text.assemble(*parts)
 
-    def show_failure(self, outcome: Outcome) -> None:
-        """Print a failure line as it happens (above a live display, which shares the
-        console)."""
-        self.streams.err.print(self.failure_text(outcome), soft_wrap=True)
+    def success_text(self, outcome: Outcome) -> Text:
+        """One line for an input that succeeded (``-v``): its request, time, files."""
+        parts: list[str | tuple[str, str]] = [
+            ("✓ ", "bold green"), self._where(outcome.index), " ", ("succeeded", "green")
+        ]
+        if outcome.request_id:
+            parts += [" · request ", (outcome.request_id, "bold")]
+        timings = outcome.timings
+        if timings.submitted is not None and timings.server_finished is not None:
+            took = (timings.server_finished - timings.submitted).total_seconds()
+            parts += [f" · {max(took, 0.0):.1f} s"]
+        if outcome.from_journal:
+            parts += [" · from the journal"]
+        names = [stored.path for stored in outcome.files] or list(outcome.outputs)
+        if names:
+            parts += [" · ", ", ".join(names)]
+        return Text.assemble(*parts)
+
+    def show_line(self, text: Text) -> None:
+        """Print a line as it happens (above a live display, which shares the console)."""
+        self.streams.err.print(text, soft_wrap=True)
 
     def status_line(self) -> Text:
         """The whole state in one line of text."""
         finished = self.progress.finished
-        percent = 100 * finished // self.total if self.total else 100
-        parts: list[str | tuple[str, str]] = [
-            f"[{format_duration(self.elapsed)}] {finished}/{self.total} finished ({percent}%)"
-        ]
+        head = f"[{format_duration(self.elapsed)}] {finished}"
+        if self.total is None:  # standard input: no end known yet
+            head += " finished"
+        else:
+            percent = 100 * finished // self.total if self.total else 100
+            head += f"/{self.total} finished ({percent}%)"
+        parts: list[str | tuple[str, str]] = [head]
         for name, count in self.counts():
             parts += [" · ", (f"{count} {name}", _STYLES.get(name, "magenta"))]
         parts += [self._speed()]
@@ -193,9 +273,15 @@ class LineDisplay(BatchDisplay):
     """
 
     def __init__(
-        self, streams: Streams, total: int, lines: Mapping[int, int], *, quiet: bool = False
+        self,
+        streams: Streams,
+        total: int | None,
+        lines: Mapping[int, int],
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
     ) -> None:
-        super().__init__(streams, total, lines)
+        super().__init__(streams, total, lines, verbose=verbose)
         self.quiet = quiet
         self.interval = None if quiet else PLAIN_PROGRESS_INTERVAL_S
 
@@ -217,8 +303,15 @@ class LiveDisplay(BatchDisplay):
 
     interval = LIVE_REFRESH_S
 
-    def __init__(self, streams: Streams, total: int, lines: Mapping[int, int]) -> None:
-        super().__init__(streams, total, lines)
+    def __init__(
+        self,
+        streams: Streams,
+        total: int | None,
+        lines: Mapping[int, int],
+        *,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(streams, total, lines, verbose=verbose)
         # Redrawn by our own ticker on the event loop, not by a rich thread, so that the
         # counters are read between the batch's steps. Standard output is left alone: it
         # carries --json lines, which must not be routed through the display.
@@ -234,8 +327,14 @@ class LiveDisplay(BatchDisplay):
         finished = self.progress.finished
         head = Table.grid(padding=(0, 1))
         head.add_row(
-            ProgressBar(total=max(self.total, 1), completed=finished, width=CLI_BAR_WIDTH),
-            Text(f"{finished}/{self.total}", style="bold"),
+            ProgressBar(
+                # No total (standard input): a bar that pulses.
+                total=None if self.total is None else max(self.total, 1),
+                completed=finished,
+                width=CLI_BAR_WIDTH,
+            ),
+            Text(f"{finished}/{self.total}" if self.total is not None else f"{finished}",
+                 style="bold"),
             Text(f"{format_duration(self.elapsed)} elapsed{self._speed()}", style="dim"),
         )
         counts = Text("  ").join(
@@ -247,11 +346,11 @@ class LiveDisplay(BatchDisplay):
     def redraw(self) -> None:
         self._live.refresh()
 
-    def show_failure(self, outcome: Outcome) -> None:
+    def show_line(self, text: Text) -> None:
         # The display is drawn again under the line from its last rendering: bring its
         # counts up to date first, or it would show the failure line over "0 failed".
         self._live.refresh()
-        super().show_failure(outcome)
+        super().show_line(text)
 
     def __enter__(self) -> LiveDisplay:
         self._live.start(refresh=True)

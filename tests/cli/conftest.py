@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
+import shlex
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,55 @@ def cli(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def start(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """Start the command line; standard output and error are pipes unless told otherwise."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [*CLI, *args], text=True, env=env if env is not None else clean_env(), cwd=cwd, **popen
+    )
+
+
+class LineReader:
+    """Reads a process's pipe line by line in a thread, so that a test can wait for lines
+    with a bound (a bound on the test, not a timing assertion)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def lines(self, count: int, timeout: float = 60) -> list[str]:
+        """The next ``count`` lines, or fewer if the pipe ends or ``timeout`` passes."""
+        got: list[str] = []
+        until = time.monotonic() + timeout
+        while len(got) < count:
+            try:
+                line = self._lines.get(timeout=max(until - time.monotonic(), 0.001))
+            except queue.Empty:
+                break
+            if line is None:
+                self._lines.put(None)
+                break
+            got.append(line)
+        self.seen += got
+        return got
+
+
+def resume_command(stderr: str) -> list[str]:
+    """The command a stopped batch printed to resume it."""
+    (line,) = [line for line in stderr.splitlines() if "To resume: " in line]
+    command = line.split("To resume: ", 1)[1].split("   (", 1)[0]
+    return shlex.split(command)
 
 
 def against(sandbox: ThreadedSandbox) -> dict[str, str]:

@@ -19,8 +19,8 @@ from .conftest import FAST, FLAKY, V3, against, cdn, cli, write_prompts
 
 SCRIPT_PROMPT = '<script>alert("boo")</script> & a fox'
 OUTCOME_KEYS = {
-    "index", "line", "model_id", "request_id", "state", "outputs", "files", "timings",
-    "from_journal", "error",
+    "index", "line", "model_id", "request_id", "state", "raw_state", "outputs", "files",
+    "timings", "from_journal", "error",
 }
 
 
@@ -60,6 +60,7 @@ def test_json_writes_one_outcome_per_line_on_stdout_and_nothing_else(readme_batc
     for outcome in outcomes:
         assert set(outcome) == OUTCOME_KEYS
         assert outcome["state"] == "succeeded"
+        assert outcome["raw_state"] == "succeeded"  # the service's own word, kept
         assert outcome["model_id"] == V3
         assert outcome["line"] == outcome["index"] + 2  # after the comment line
         assert outcome["error"] is None

@@ -42,7 +42,7 @@ def test_submit_prints_the_request_id_that_status_wait_and_result_take(
     assert len(result["outputs"]) == 1
     again = cli("result", request_id, env=env)
     assert again.stdout.splitlines() == result["outputs"]
-    assert cli("status", request_id, env=env).stdout.strip() == "completed"
+    assert cli("status", request_id, env=env).stdout.strip() == "succeeded"
 
 
 def test_cancelling_a_finished_job_is_too_late_and_exits_1(sandbox: ThreadedSandbox) -> None:

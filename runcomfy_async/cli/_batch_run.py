@@ -1,0 +1,344 @@
+"""One run of a checked batch: the display, the outcome loop, and what is said at the end.
+
+The batch is ``client.map`` inside the command's stop scope. Whatever ends it (its last
+outcome, Ctrl-C, SIGTERM, standard output closed under ``--json``, a disk that no longer
+takes its files, an error), the gallery is written from the manifest, and the person is told
+what happened to the jobs and the exact command that resumes the batch.
+
+What the library logs about a batch that the command says in its own words (a failed
+download, the jobs an early stop could not cancel) is kept out of the log, so that nothing
+is said twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+from .._constants import MANIFEST_NAME, REQUEST_IDS_SHOWN
+from ..batch import Batch, MapOptions, Outcome, OutcomeState
+from ..client._client import AsyncRunComfy
+from ..core._errors import RunComfyError
+from ._batch_journal import RESUME_FLAG
+from ._console import OutputClosed, hidden_records
+from ._context import Context
+from ._exit_codes import (
+    BROKEN_PIPE,
+    DATA_ERROR,
+    IO_ERROR,
+    JOBS_FAILED,
+    SUCCESS,
+    CommandError,
+    exit_code_for,
+    is_local_write_failure,
+)
+from ._gallery import write_gallery
+from ._input_check import BatchInput, LineProblem
+from ._outcomes import outcome_json
+from ._progress import BatchDisplay, LineDisplay, LiveDisplay, format_duration
+
+__all__ = ["BatchInputs", "BatchRun", "FileInputs"]
+
+# The library's log lines that the command says itself (see the module's docstring).
+_SAID_BY_THE_COMMAND = ("batch stopped early", "input %d: download failed")
+
+
+class BatchInputs(Protocol):
+    """What a batch run needs of its inputs, read from a file or streamed."""
+
+    @property
+    def lines(self) -> Mapping[int, int]:
+        """The input file's line number of each input, by batch index."""
+
+    @property
+    def total(self) -> int | None:
+        """How many inputs there are; None while that is not known."""
+
+    @property
+    def count(self) -> int:
+        """How many inputs have been handed to the batch so far."""
+
+    @property
+    def skipped(self) -> int:
+        """Invalid lines skipped (``--skip-invalid``) while streaming."""
+
+    @property
+    def stopped_at(self) -> tuple[LineProblem, ...]:
+        """The problems of the invalid line a stream stopped at."""
+
+    def forget(self, index: int) -> int | None:
+        """The line number of input ``index``, which need not be kept any more."""
+
+    def items(self) -> Iterable[tuple[str, dict[str, Any]]] | AsyncIterable[
+        tuple[str, dict[str, Any]]
+    ]:
+        """``(model_id, payload)`` pairs for ``client.map``."""
+
+
+class FileInputs:
+    """The checked inputs of a file, all in memory (a file is read and checked whole)."""
+
+    skipped = 0
+    stopped_at: tuple[LineProblem, ...] = ()
+
+    def __init__(self, valid: tuple[BatchInput, ...]) -> None:
+        self._valid = valid
+        self.lines = {index: item.line for index, item in enumerate(valid)}
+        self.total: int | None = len(valid)
+        self.count = len(valid)
+
+    def forget(self, index: int) -> int | None:
+        return self.lines.get(index)
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(item.model_id, item.payload) for item in self._valid]
+
+
+class BatchRun:
+    """One run of a checked batch.
+
+    Args:
+        context: the command's context.
+        args: its arguments.
+        inputs: the inputs.
+        out_dir: the batch's folder.
+        journal: its journal.
+        from_stdin: the inputs come from standard input (the resume command says so).
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        args: argparse.Namespace,
+        inputs: BatchInputs,
+        out_dir: Path,
+        journal: Path,
+        *,
+        from_stdin: bool,
+    ) -> None:
+        self.context = context
+        self.args = args
+        self.inputs = inputs
+        self.out_dir = out_dir
+        self.journal = journal
+        self.resume = context.same_command_with(RESUME_FLAG) + (
+            "   (with the same input on standard input)" if from_stdin else ""
+        )
+        self.states: Counter[str] = Counter()
+        self.incomplete = 0
+        self.downloads_failed = 0
+        self.json_open = bool(args.json)
+
+    async def run(self, client: AsyncRunComfy, options: dict[str, Any]) -> int:
+        """Run the batch to its end (or an early stop); return the exit code."""
+        context = self.context
+        context.interrupt.parting_words = f"The journal is consistent. To resume: {self.resume}"
+        display = self._display()
+        batch = client.map(
+            None,
+            self.inputs.items(),
+            options=MapOptions.build(on_event=display.on_event, **options),
+        )
+        failure: BaseException | None = None
+        try:
+            with display, context.interrupt.stops(), hidden_records(*_SAID_BY_THE_COMMAND):
+                async with batch as outcomes:
+                    display.watch(batch)
+                    await _consume(outcomes, self._take, display)
+        except (CommandError, RunComfyError, OSError) as exc:
+            failure = exc
+        except BaseExceptionGroup as group:
+            # The batch's clean-up can fail in several tasks at once (a full disk under the
+            # journal): the first real error says what happened.
+            failure = _first_error(group)
+            if failure is None:
+                raise
+        finally:
+            # Even after an error or Ctrl-C: what finished is on disk and belongs in the page.
+            gallery = self._write_gallery()
+        if failure is not None:
+            raise self._ended_by(failure, batch) from None
+        self._report(gallery, batch, display)
+        if context.interrupt.requested:
+            self._report_interrupt(batch)
+            return context.interrupt.exit_code
+        if self.inputs.stopped_at:
+            (first, *_) = self.inputs.stopped_at
+            self.context.streams.error(
+                f"standard input: {first}; nothing after line {first.line} was read. Fix the "
+                "line and resume, or pass --skip-invalid to leave out invalid lines."
+            )
+            self.context.streams.say(("To resume: ", "bold"), self.resume)
+            return DATA_ERROR
+        return SUCCESS if self.incomplete == 0 else JOBS_FAILED
+
+    def _display(self) -> BatchDisplay:
+        context = self.context
+        streams = context.streams
+        total, lines = self.inputs.total, self.inputs.lines
+        if streams.interactive and not context.quiet:
+            return LiveDisplay(streams, total, lines, verbose=context.verbose)
+        return LineDisplay(streams, total, lines, quiet=context.quiet, verbose=context.verbose)
+
+    def _take(self, outcome: Outcome) -> None:
+        self.states[outcome.state.value] += 1
+        line = self.inputs.forget(outcome.index)
+        if not outcome.ok or outcome.error is not None:
+            self.incomplete += 1
+        if outcome.ok and outcome.error is not None:
+            self.downloads_failed += 1
+            if is_local_write_failure(outcome.error):
+                self._stop_writing(outcome.error)
+        if self.json_open:
+            try:
+                self.context.streams.emit_json(
+                    outcome_json(outcome, line=line, out_dir=self.out_dir)
+                )
+            except OutputClosed:
+                # `--json | head -1`: the reader has what it wanted; stop as for Ctrl-C.
+                self.json_open = False
+                self.context.interrupt.stop(
+                    BROKEN_PIPE,
+                    None if self.context.quiet else "standard output was closed: stopping",
+                )
+
+    def _stop_writing(self, error: BaseException) -> None:
+        """A file could not be written into the folder (a full disk): every next one would
+        fail too, while its job is paid for. Stop as Ctrl-C would."""
+        if self.context.interrupt.requested:
+            return
+        reason = getattr(error, "reason", None) or str(error)
+        self.context.streams.error(
+            f"cannot write into {self.out_dir}/: {reason}; stopping the batch"
+        )
+        self.context.interrupt.stop(IO_ERROR)
+
+    def _write_gallery(self) -> Path | None:
+        try:
+            return write_gallery(self.out_dir)
+        except OSError as exc:
+            self.context.streams.say(
+                ("warning: ", "bold yellow"),
+                f"the gallery could not be written: {exc.strerror or exc}",
+            )
+            return None
+
+    def _ended_by(self, failure: BaseException, batch: Batch) -> CommandError:
+        """The error that ends the command, with the resume command when there is
+        something to resume."""
+        if isinstance(failure, CommandError):
+            message = str(failure)
+        elif isinstance(failure, OSError):
+            where = f"{failure.filename}: " if failure.filename else ""
+            message = f"cannot write {where}{failure.strerror or failure}"
+        else:
+            message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        progress = batch.progress
+        started = progress.submits or progress.from_journal or self.args.resume
+        hint = f"The journal is consistent. To resume: {self.resume}" if started else None
+        return CommandError(message, exit_code_for(failure), hint=hint)
+
+    def _report(self, gallery: Path | None, batch: Batch, display: BatchDisplay) -> None:
+        streams = self.context.streams
+        if self.downloads_failed:
+            streams.say(
+                ("warning: ", "bold yellow"),
+                f"{self.downloads_failed} job(s) succeeded but their files could not be "
+                "downloaded; resuming the batch tries again",
+            )
+        if self.context.quiet:
+            return
+        done = sum(self.states.values())
+        parts = ", ".join(
+            f"{self.states[state.value]} {state.value.replace('_', ' ')}"
+            for state in OutcomeState
+            if state.is_final
+            if self.states[state.value]
+        )
+        replayed = batch.progress.from_journal
+        total = self.inputs.total
+        of = f"{total} inputs" if total is not None else f"{self.inputs.count} inputs read"
+        streams.say(
+            (f"{done} of {of} finished", "bold"),
+            f" in {format_duration(display.elapsed)}" + (f": {parts}" if parts else ""),
+            f" ({replayed} from the journal of an earlier run)" if replayed else "",
+        )
+        if display.failures_not_shown:
+            streams.say(
+                f"{display.failures_not_shown} failure line(s) were not shown (-v shows them "
+                "all); every failure is in the manifest"
+            )
+        if self.inputs.skipped:
+            streams.say(f"{self.inputs.skipped} invalid line(s) skipped (--skip-invalid)")
+        streams.say("  files:    ", str(self.out_dir) + "/")
+        streams.say("  manifest: ", str(self.out_dir / MANIFEST_NAME))
+        if gallery is not None:
+            streams.say("  gallery:  ", str(gallery))
+        streams.say("  journal:  ", str(self.journal))
+
+    def _report_interrupt(self, batch: Batch) -> None:
+        streams = self.context.streams
+        report = batch.cancel_report
+        if self.context.service.sandbox:
+            taken = len(report.cancelled) + len(report.not_cancelled) if report else 0
+            streams.say(
+                "Nothing was billed: the jobs ran in this command's --sandbox, which ends with "
+                "it." + (
+                    f" Resuming submits again the {taken} unfinished job(s) it takes with it."
+                    if taken else ""
+                )
+            )
+        else:
+            if report is not None and report.cancelled:
+                streams.say(
+                    f"{len(report.cancelled)} queued job(s) were cancelled before they ran "
+                    "(not billed)."
+                )
+            if report is not None and report.not_cancelled:
+                shown = ", ".join(report.not_cancelled[:REQUEST_IDS_SHOWN])
+                more = len(report.not_cancelled) - REQUEST_IDS_SHOWN
+                streams.say(
+                    ("warning: ", "bold yellow"),
+                    f"{len(report.not_cancelled)} job(s) could not be cancelled (running, or "
+                    "the service did not answer): they will finish and be billed; resuming "
+                    f"collects their results: {shown}" + (f" and {more} more" if more > 0 else ""),
+                )
+        streams.say(("To resume: ", "bold"), self.resume)
+
+
+def _first_error(error: BaseException) -> BaseException | None:
+    """The first error of a group that the command reports in one line, if any."""
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first_error(inner)
+            if found is not None:
+                return found
+        return None
+    return error if isinstance(error, (CommandError, RunComfyError, OSError)) else None
+
+
+async def _consume(
+    outcomes: Batch, take: Callable[[Outcome], None], display: BatchDisplay
+) -> None:
+    """Hand every outcome to ``take`` while the display redraws beside it."""
+    failure: Exception | None = None
+    async with anyio.create_task_group() as redraws:
+        redraws.start_soon(display.run)
+        try:
+            async for outcome in outcomes:
+                take(outcome)
+        except Exception as exc:
+            # Raised again outside the task group, which would wrap it in an ExceptionGroup.
+            failure = exc
+        redraws.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

@@ -1,0 +1,178 @@
+"""How a batch stops besides Ctrl-C: SIGTERM, a closed standard output, a folder or disk that
+no longer takes files. Each stops cleanly, says it in one line, exits with its own code, and
+prints the command that resumes the batch when there is one to resume."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from runcomfy_async.cli._exit_codes import (
+    BROKEN_PIPE,
+    CANT_CREATE,
+    INTERRUPTED,
+    IO_ERROR,
+    SUCCESS,
+    TERMINATED,
+)
+from runcomfy_async.core._lifecycle import InputState
+from runcomfy_async.sandbox import ThreadedSandbox
+from runcomfy_async.store.journal import Journal
+
+from .conftest import (
+    CLI,
+    V3,
+    LineReader,
+    against,
+    cdn,
+    cli,
+    resume_command,
+    start,
+    write_prompts,
+)
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and limits")
+
+INPUTS = 30
+
+
+@pytest.fixture
+def slow_sandbox() -> Iterator[ThreadedSandbox]:
+    """Jobs of ~0.4 s on 4 workers: a 30-input batch takes seconds, time to stop it."""
+    with ThreadedSandbox(time_scale=0.05, workers=4, seed=7) as sb:
+        yield sb
+
+
+def start_batch(
+    sandbox: ThreadedSandbox, folder: Path, *extra: str, **popen: object
+) -> subprocess.Popen[str]:
+    write_prompts(folder / "p.txt", [f"prompt {i}" for i in range(INPUTS)])
+    return start("batch", str(folder / "p.txt"), "--model", V3, "--out", str(folder / "out"),
+                 "--json", *cdn(sandbox), *extra, env=against(sandbox), **popen)
+
+
+def stop_after_outcomes(process: subprocess.Popen[str], signum: int) -> str:
+    assert process.stdout is not None
+    try:
+        assert len(LineReader(process.stdout).lines(2)) == 2
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return err
+
+
+async def submitted_request_ids(journal: Path) -> list[str]:
+    async with Journal(journal) as opened:
+        entries = await opened.entries(states=[InputState.SUBMITTED])
+    return [entry.request_id for entry in entries if entry.request_id]
+
+
+def test_ids_that_could_not_be_cancelled_are_listed_once(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    process = start_batch(slow_sandbox, tmp_path, "--max-in-flight", "4")
+    err = stop_after_outcomes(process, signal.SIGINT)
+    assert process.returncode == INTERRUPTED, err
+    running = anyio.run(submitted_request_ids, tmp_path / "out" / "journal.sqlite")
+    assert running, "jobs were running at Ctrl-C"
+    assert "could not be cancelled" in err
+    for request_id in running:
+        assert err.count(request_id) == 1, err
+    assert "batch stopped early" not in err
+
+
+def test_sigterm_stops_a_batch_as_ctrl_c_does(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    process = start_batch(slow_sandbox, tmp_path)
+    err = stop_after_outcomes(process, signal.SIGTERM)
+    assert process.returncode == TERMINATED, err
+    assert "terminated: stopping" in err
+    assert "queued job(s) were cancelled before they ran" in err
+    resumed = subprocess.run(resume_command(err), capture_output=True, text=True,
+                             env=against(slow_sandbox), timeout=120)
+    assert resumed.returncode == SUCCESS, resumed.stderr
+    assert f"{INPUTS} of {INPUTS} inputs finished" in resumed.stderr
+
+
+def test_a_closed_standard_output_stops_the_batch_quietly(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    """``batch --json | head -1``."""
+    with open(tmp_path / "stderr", "w+", encoding="utf-8") as err_file:
+        process = start_batch(slow_sandbox, tmp_path, stderr=err_file)
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline()
+            process.stdout.close()  # what head does once it has its line
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+        err_file.seek(0)
+        err = err_file.read()
+    assert process.returncode == BROKEN_PIPE, err
+    assert "Traceback" not in err
+    assert "BrokenPipeError" not in err
+    assert "error:" not in err
+    assert resume_command(err)[-1] == "--resume"
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line_and_exit_73(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    write_prompts(tmp_path / "p.txt", ["a fox"])
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    done = cli("batch", str(tmp_path / "p.txt"), "--model", V3, "--out",
+               str(tmp_path / "taken" / "out"), *cdn(slow_sandbox), env=against(slow_sandbox))
+    assert done.returncode == CANT_CREATE, done.stderr
+    assert done.stderr.count("error:") == 1
+    assert "Traceback" not in done.stderr
+    assert slow_sandbox.stats.requests_by_endpoint.get("submit", 0) == 0
+
+
+def test_a_file_that_cannot_be_written_stops_the_batch_with_exit_74_and_a_resume(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    # The first input's file name is taken by a folder: writing it fails as on a full disk.
+    (tmp_path / "out" / "000000-prompt-0.png").mkdir(parents=True)
+    process = start_batch(slow_sandbox, tmp_path)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == IO_ERROR, err
+    assert err.count("error:") == 1
+    assert "error: cannot write into" in err
+    assert "Traceback" not in err
+    assert resume_command(err)[-1] == "--resume"
+
+
+def limit_file_size(limit: int) -> None:
+    # Python ignores SIGXFSZ: a write past the limit fails with EFBIG, as on a full disk.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_under_the_journal_is_one_line_and_exit_74(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    write_prompts(tmp_path / "p.txt", [f"prompt {i}" for i in range(8)])
+    done = subprocess.run(
+        [*CLI, "batch", str(tmp_path / "p.txt"), "--model", V3, "--out", str(tmp_path / "out"),
+         *cdn(slow_sandbox)],
+        capture_output=True, text=True, env=against(slow_sandbox), timeout=120,
+        preexec_fn=lambda: limit_file_size(40_000),
+    )
+    assert done.returncode == IO_ERROR, done.stderr
+    assert done.stderr.count("error:") == 1
+    assert "Traceback" not in done.stderr
+
+    async def started() -> bool:
+        async with Journal(tmp_path / "out" / "journal.sqlite") as journal:
+            return await journal.max_index() is not None
+
+    assert ("To resume: " in done.stderr) == anyio.run(started)
