@@ -167,8 +167,10 @@ class Batch:
             failure = raised
         finally:
             with anyio.CancelScope(shield=True):
-                self.cancel_report = await cancel_pending(self._core, self._poller)
-                await self._core.store.aclose()
+                try:
+                    self.cancel_report = await cancel_pending(self._core, self._poller)
+                finally:
+                    await self._core.store.aclose()
             self._close_streams()
         if failure is not None:
             root = _root_error(failure)

@@ -13,6 +13,7 @@ import logging
 import anyio
 
 from .._constants import BATCH_CANCEL_CONCURRENCY, LOGGER_NAME
+from ..core._errors import JournalError
 from ..core._events import call_hook
 from ..core._lifecycle import InputState
 from ..core._wire import JobState
@@ -47,8 +48,13 @@ async def cancel_pending(core: BatchCore, poller: Poller) -> CancelReport | None
         if ok:
             cancelled.append(item.request_id)
             # Journaled, so that a resumed batch submits the input again: its job never
-            # ran and was never billed.
-            await core.store.ended(item.index, InputState.WITHDRAWN, None)
+            # ran and was never billed. A journal that cannot be written (a full disk) is
+            # logged here, not raised: the other cancels still get their chance.
+            try:
+                await core.store.ended(item.index, InputState.WITHDRAWN, None)
+            except JournalError as exc:
+                _log.error("job %s was cancelled, but the journal could not record it: %s",
+                           item.request_id, exc)
         else:
             not_cancelled.append(item.request_id)
 

@@ -62,7 +62,9 @@ async def run_command(context: Context, args: argparse.Namespace) -> int:
             return SUCCESS
         prompt = payload.get("prompt")
         label = prompt if isinstance(prompt, str) else None
-        return await _wait_and_show(context, connection, job.request_id, args, label)
+        # `run` submitted the job: leaving it (Ctrl-C, timeout) cancels it while queued.
+        return await _wait_and_show(context, connection, job.request_id, args, label,
+                                    owned=True)
 
 
 async def submit_command(context: Context, args: argparse.Namespace) -> int:
@@ -115,7 +117,8 @@ async def result_command(context: Context, args: argparse.Namespace) -> int:
 async def wait_command(context: Context, args: argparse.Namespace) -> int:
     """``wait ID``: wait for the job, show (and download) its result."""
     async with connect(context.service) as connection:
-        return await _wait_and_show(context, connection, args.request_id, args, None)
+        return await _wait_and_show(context, connection, args.request_id, args, None,
+                                    owned=False)
 
 
 async def cancel_command(context: Context, args: argparse.Namespace) -> int:
@@ -218,6 +221,8 @@ async def _wait_and_show(
     request_id: str,
     args: argparse.Namespace,
     label: str | None,
+    *,
+    owned: bool,
 ) -> int:
     streams = context.streams
 
@@ -226,7 +231,8 @@ async def _wait_and_show(
             streams.say(f"{request_id}: {state_word(answer.state, answer.raw_state)}")
 
     result = await connection.client.wait(
-        request_id, timeout=args.timeout, raise_on_failure=False, on_update=on_update
+        request_id, timeout=args.timeout, raise_on_failure=False, on_update=on_update,
+        cancel_on_exit=owned,
     )
     files: Sequence[StoredFile] = ()
     failure: DownloadError | None = None
