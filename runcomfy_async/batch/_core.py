@@ -183,9 +183,9 @@ class BatchCore:
             error=error,
             attempts=item.attempts,
             timings=timings or Timings(
-                submitted=item.submitted_wall,
-                server_finished=result.finished_at if result is not None else None,
-                detected=now(),
+                submitted_at=item.submitted_wall,
+                finished_at=result.finished_at if result is not None else None,
+                detected_at=now(),
             ),
             files=files,
             from_journal=from_journal,

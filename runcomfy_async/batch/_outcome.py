@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from ..core._errors import RunComfyError
 from ..core._files import StoredFile
 from ..core._lifecycle import InputState
 from ..core._text import short_repr
+from ..core._timings import Timings
 from ..core._wire import JobResult
 
 __all__ = ["Outcome", "OutcomeState", "Timings"]
@@ -23,32 +23,6 @@ __all__ = ["Outcome", "OutcomeState", "Timings"]
 OutcomeState = InputState
 """The state an :class:`Outcome` ends in: the batch's one vocabulary, :class:`InputState`
 (kept under this name too, since it is what callers compare outcomes with)."""
-
-
-@attrs.frozen(kw_only=True)
-class Timings:
-    """When things happened to a job (wall-clock, timezone-aware UTC).
-
-    Attributes:
-        submitted: when the server's answer to the submit arrived.
-        server_finished: when the server says the job finished (from ``finished_at``).
-        detected: when the batch saw the job over.
-    """
-
-    submitted: datetime | None = None
-    server_finished: datetime | None = None
-    detected: datetime | None = None
-
-    @property
-    def lag(self) -> float | None:
-        """Seconds between the server finishing the job and the batch noticing."""
-        if self.server_finished is None or self.detected is None:
-            return None
-        return (self.detected - self.server_finished).total_seconds()
-
-
-
-
 
 
 @attrs.frozen(kw_only=True)

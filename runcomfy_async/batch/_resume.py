@@ -137,9 +137,9 @@ class Resumer:
             from_journal=True,
             files=entry.files,
             timings=Timings(
-                submitted=entry.submitted_at,
-                server_finished=entry.finished_at,
-                detected=entry.detected_at,
+                submitted_at=entry.submitted_at,
+                finished_at=entry.finished_at,
+                detected_at=entry.detected_at,
             ),
         )
         return True

@@ -31,7 +31,6 @@ from ..core._lifecycle import InputState
 from ..core._wire import JobResult
 from ..store._error_json import error_json
 from ..store._manifest import Manifest, ManifestRecord, read_manifest
-from ..store._manifest import Timings as ManifestTimings
 from ..store.downloads import Downloader, DownloadError
 from ..store.journal import Journal, JournalEntry
 from ._attach import Attach
@@ -182,8 +181,8 @@ class BatchStore:
             outcome.state,
             result=outcome.result.raw if outcome.result is not None else None,
             error=error_json(outcome.error),
-            finished_at=outcome.timings.server_finished,
-            detected_at=outcome.timings.detected,
+            finished_at=outcome.timings.finished_at,
+            detected_at=outcome.timings.detected_at,
         )
 
     async def download(self, outcome: Outcome) -> Outcome:
@@ -252,10 +251,6 @@ def _manifest_record(outcome: Outcome) -> ManifestRecord:
         request_id=outcome.request_id,
         outputs=outcome.outputs,
         files=outcome.files,
-        timings=ManifestTimings(
-            submitted_at=outcome.timings.submitted,
-            finished_at=outcome.timings.server_finished,
-            detected_at=outcome.timings.detected,
-        ),
+        timings=outcome.timings,
         error=error_json(outcome.error),
     )

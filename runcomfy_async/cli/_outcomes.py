@@ -61,9 +61,9 @@ def outcome_json(outcome: Outcome, *, line: int | None, out_dir: Path) -> dict[s
             for stored in outcome.files
         ],
         "timings": {
-            "submitted_at": _iso(outcome.timings.submitted),
-            "finished_at": _iso(outcome.timings.server_finished),
-            "detected_at": _iso(outcome.timings.detected),
+            "submitted_at": _iso(outcome.timings.submitted_at),
+            "finished_at": _iso(outcome.timings.finished_at),
+            "detected_at": _iso(outcome.timings.detected_at),
         },
         "from_journal": outcome.from_journal,
         "error": error_json(outcome.error),

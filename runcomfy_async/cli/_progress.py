@@ -221,8 +221,8 @@ class BatchDisplay:
         if outcome.request_id:
             parts += [" · request ", (outcome.request_id, "bold")]
         timings = outcome.timings
-        if timings.submitted is not None and timings.server_finished is not None:
-            took = (timings.server_finished - timings.submitted).total_seconds()
+        if timings.submitted_at is not None and timings.finished_at is not None:
+            took = (timings.finished_at - timings.submitted_at).total_seconds()
             parts += [f" · {max(took, 0.0):.1f} s"]
         if outcome.from_journal:
             parts += [" · from the journal"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,26 +28,10 @@ import cattrs
 from typing_extensions import Self
 
 from ..core._files import StoredFile
+from ..core._timings import Timings
 from ..core._wire import converter
 
 __all__ = ["Manifest", "ManifestRecord", "Timings", "read_manifest"]
-
-
-@attrs.frozen(kw_only=True)
-class Timings:
-    """When things happened to one input, as far as they are known.
-
-    Attributes:
-        created_at: when the input was first recorded (its first intent).
-        submitted_at: when the server accepted the job.
-        finished_at: when the job finished, by the server's clock when it said.
-        detected_at: when this side learned the outcome.
-    """
-
-    created_at: datetime | None = None
-    submitted_at: datetime | None = None
-    finished_at: datetime | None = None
-    detected_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -75,7 +58,7 @@ class ManifestRecord:
     request_id: str | None = None
     outputs: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
-    timings: Timings = Timings()
+    timings: Timings = attrs.field(factory=Timings)
     error: Any = None
 
     def to_json(self) -> str:

@@ -247,12 +247,12 @@ async def test_timings_and_lag(client: AsyncRunComfy) -> None:
     outcomes = await collect(client.map(VARIED, prompts(20)))
     for o in outcomes:
         t = o.timings
-        assert t.submitted
-        assert t.server_finished
-        assert t.detected
-        assert t.submitted <= t.detected
+        assert t.submitted_at
+        assert t.finished_at
+        assert t.detected_at
+        assert t.submitted_at <= t.detected_at
         assert t.lag is not None
-        assert -0.05 < t.lag < 1.0
+        assert t.lag > -0.05  # clocks of one machine; no bound on how late (no timing)
 
 
 async def test_using_the_batch_without_async_with_is_a_clear_error(
