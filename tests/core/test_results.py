@@ -46,3 +46,13 @@ def test_a_huge_url_is_dropped_not_logged_or_kept() -> None:
     result = parse_result({"request_id": "r", "status": "succeeded", "output": {"image": huge}})
     assert result.outputs == ()
     assert len(huge) > MAX_OUTPUT_URL_CHARS
+
+
+def test_a_success_without_any_output_url_is_flagged_on_the_outcome() -> None:
+    from runcomfy_async import InputState, Outcome
+
+    result = parse_result({"request_id": "r", "status": "succeeded", "output": {"text": "hi"}})
+    outcome = Outcome(index=0, input={}, model_id="m/x", request_id="r",
+                      state=InputState.SUCCEEDED, result=result)
+    assert outcome.ok
+    assert outcome.missing_outputs

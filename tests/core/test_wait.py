@@ -190,3 +190,15 @@ async def test_cancelled_during_submit_still_gets_the_id_and_cancels_it(
 async def test_wait_refuses_a_nonsense_timeout(client: AsyncRunComfy, timeout: float) -> None:
     with pytest.raises(rc.ConfigurationError):
         await client.wait(RID, timeout=timeout)
+
+
+async def test_the_first_terminal_answer_wins_even_if_a_later_one_goes_back(
+    http: aioresponses, client: AsyncRunComfy
+) -> None:
+    # A result that turns back from terminal to non-terminal is not followed: the wait ends
+    # at the first terminal answer, as a batch concludes its input there.
+    http.get(RESULT_URL, payload=DONE)
+    http.get(RESULT_URL, payload=QUEUED, repeat=True)
+    result = await client.wait(RID, timeout=60)
+    assert result.state is rc.JobState.SUCCEEDED
+    assert calls(http, "GET", RESULT_URL) == 1
