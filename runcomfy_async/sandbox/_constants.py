@@ -84,3 +84,7 @@ THREAD_START_TIMEOUT_S: Final = 30.0
 # 100x faster than real time: the Ideogram models' medians of several seconds become tens of
 # milliseconds.
 FIXTURE_TIME_SCALE: Final = 0.01
+
+# Fonts tried, in order, to draw prompts on output images (by file name, as Pillow looks them
+# up in the system's font folders); Pillow's built-in font, ASCII only, is the last resort.
+PROMPT_FONTS: Final = ("DejaVuSans.ttf", "NotoSans-Regular.ttf", "LiberationSans-Regular.ttf")

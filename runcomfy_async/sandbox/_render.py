@@ -24,6 +24,7 @@ from ._constants import (
     MAX_CUSTOM_SIDE,
     MIN_CUSTOM_SIDE,
     PNG_COMPRESS_LEVEL,
+    PROMPT_FONTS,
 )
 from ._images import ImageInput
 from ._models import RenderKind
@@ -205,6 +206,13 @@ def _font(size: int) -> Any:
     from PIL import ImageFont
 
     # A fresh font per drawing: FreeType objects are not shared between render threads.
+    # Pillow's built-in font has ASCII only (é, €, — come out as boxes): a system font with
+    # wide coverage is preferred when there is one (Pillow finds it by file name).
+    for name in PROMPT_FONTS:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
     return ImageFont.load_default(size=size)
 
 
