@@ -91,20 +91,32 @@ async def test_a_job_timed_out_while_running_is_collected_on_resume(
 async def test_an_input_that_expires_before_its_first_intent_does_not_crash_the_batch(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    # The batch's clock is injected, so the deadline passes exactly while the source is
+    # being asked for its first input: no dependence on how fast this machine runs.
+    now = [1000.0]
+    asked, release = anyio.Event(), anyio.Event()
+
     async def slow_source() -> AsyncIterator[dict[str, Any]]:
+        asked.set()
+        await release.wait()
         for item in prompts(3):
-            await anyio.sleep(0.15)
             yield item
 
     journal = tmp_path / "j.sqlite"
     async with make_client(sandbox) as client:
-        outcomes = await collect(
-            client.map(FAST, slow_source(), journal=journal, deadline=0.1, submit_rate=0.001,
-                       submit_burst=1)
-        )
-    assert outcomes, "the input pulled before the deadline has an outcome"
-    states = await journal_states(journal)
-    assert {o.index: o.state for o in outcomes} == states
+        batch = client.map(FAST, slow_source(), journal=journal, deadline=10)
+        batch._core.clock = lambda: now[0]
+        async with batch as outcomes:
+            await asked.wait()
+            now[0] += 11  # the deadline passes while the first input is on its way
+            release.set()
+            collected = [o async for o in outcomes]
+    # Input 0, and any another worker was already pulling, ends never sent; none is lost.
+    states = {o.index: o.state for o in collected}
+    assert 0 in states
+    assert set(states.values()) == {InputState.NOT_SENT}
+    assert await journal_states(journal) == states
+    assert sandbox.stats.snapshot().jobs_created == 0
 
 
 async def test_resume_starts_at_once_with_memory_bounded_by_max_in_flight(
