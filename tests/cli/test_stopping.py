@@ -4,6 +4,7 @@ prints the command that resumes the batch when there is one to resume."""
 
 from __future__ import annotations
 
+import re
 import resource
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runcomfy_async import AsyncRunComfy
 from runcomfy_async.cli._exit_codes import (
     BROKEN_PIPE,
     CANT_CREATE,
@@ -75,18 +77,35 @@ async def submitted_request_ids(journal: Path) -> list[str]:
     return [entry.request_id for entry in entries if entry.request_id]
 
 
+async def service_states(sandbox: ThreadedSandbox, request_ids: list[str]) -> dict[str, str]:
+    async with AsyncRunComfy(sandbox.token, sandbox.base_url, allow_insecure_http=True) as client:
+        return {rid: (await client.status(rid)).state.value for rid in request_ids}
+
+
+def listed_as_not_cancelled(err: str) -> list[str]:
+    line = next(line for line in err.splitlines() if "could not be cancelled" in line)
+    return re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", line)
+
+
 def test_ids_that_could_not_be_cancelled_are_listed_once(
     slow_sandbox: ThreadedSandbox, tmp_path: Path
 ) -> None:
     process = start_batch(slow_sandbox, tmp_path, "--max-in-flight", "4")
     err = stop_after_outcomes(process, signal.SIGINT)
     assert process.returncode == INTERRUPTED, err
-    running = anyio.run(submitted_request_ids, tmp_path / "out" / "journal.sqlite")
-    assert running, "jobs were running at Ctrl-C"
-    assert "could not be cancelled" in err
-    for request_id in running:
+    listed = listed_as_not_cancelled(err)
+    assert listed, err
+    for request_id in listed:
         assert err.count(request_id) == 1, err
     assert "batch stopped early" not in err
+    # Every job the journal still holds open is either listed, or one the service had
+    # already finished whose files were not yet fetched (resuming collects it; it was
+    # never a job to cancel).
+    still_open = anyio.run(submitted_request_ids, tmp_path / "out" / "journal.sqlite")
+    assert set(listed) <= set(still_open)
+    unlisted = [rid for rid in still_open if rid not in listed]
+    states = anyio.run(service_states, slow_sandbox, unlisted)
+    assert all(state == "succeeded" for state in states.values()), (states, err)
 
 
 def test_sigterm_stops_a_batch_as_ctrl_c_does(
