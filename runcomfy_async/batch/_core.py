@@ -31,6 +31,7 @@ from ._events import BatchProgress, JobCompleted, Phase, RateChanged
 from ._item import Item
 from ._options import MapOptions
 from ._outcome import Outcome, Timings
+from ._spend import PriceOf, Spend
 from ._store import BatchStore
 
 __all__ = ["BatchCore", "now", "receive", "send"]
@@ -64,11 +65,16 @@ async def send(stream: MemoryObjectSendStream[T], item: T) -> None:
 class BatchCore:
     """Shared state and steps of one batch."""
 
-    def __init__(self, api: Api, options: MapOptions) -> None:
+    def __init__(self, api: Api, options: MapOptions, price_of: PriceOf | None = None) -> None:
         self.api = api
         self.options = options
         self.store = BatchStore(options)
         self.progress = BatchProgress()
+        budget = options.budget
+        self.spend = Spend(
+            self.progress, max_spend=budget.max_spend, assume_run_s=budget.assume_run_s,
+            price_of=price_of if budget.estimating else None,
+        )
         self.clock = time.monotonic
         self.planner: PollPlanner = options.poll or AdaptivePoll()
         limits = options.limits
@@ -173,6 +179,8 @@ class BatchCore:
         """Give the item its outcome and send it on to the finishers (or the consumer)."""
         item.done = True
         self.forget(item)
+        self.spend.settle(item.held_usd, state, result)
+        item.held_usd = None
         item.outcome = Outcome(
             index=item.index,
             input=item.given,

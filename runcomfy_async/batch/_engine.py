@@ -53,19 +53,21 @@ from .._constants import (
     LOGGER_NAME,
 )
 from ..api._api import Api
-from ..core._errors import InputProblem, InvalidInputError
-from ..core._inputs import ModelInput, check_model_id, check_request_id, resolve_input
+from ..core._errors import InvalidInputError
+from ..core._inputs import check_model_id, check_request_id
 from ..core._job_errors import BatchAbortedError
 from ..core._lifecycle import InputState
 from ..http._transport import encode_body
 from ._attach import Attach
 from ._core import BatchCore, receive
 from ._events import BatchProgress, CancelReport, Phase
+from ._inputs import split_input
 from ._item import Item
 from ._options import MapOptions
 from ._outcome import Outcome
 from ._poller import Poller
 from ._resume import JournalReader, Resumer
+from ._spend import PriceOf, StopReason
 from ._submitter import Submitter
 from ._teardown import cancel_pending
 
@@ -93,6 +95,7 @@ class Batch:
         model_id: str | None,
         inputs: Iterable[Any] | AsyncIterable[Any],
         options: MapOptions,
+        price_of: PriceOf | None = None,
     ) -> None:
         if model_id is not None:
             check_model_id(model_id)
@@ -107,7 +110,7 @@ class Batch:
         self._model_id = model_id
         self._inputs = inputs
         self.options = options
-        self._core = core = BatchCore(api, options)
+        self._core = core = BatchCore(api, options, price_of)
         self.progress: BatchProgress = core.progress
         self.cancel_report: CancelReport | None = None
         self._poller = Poller(core, resubmit=self._resubmit)
@@ -123,6 +126,13 @@ class Batch:
         self._orphans_done = False
         self._reorder: dict[int, Outcome] = {}
         self._next_emit = 0
+
+    @property
+    def stopped(self) -> StopReason | None:
+        """Why the batch stopped submitting before its inputs ran out, if it did: its
+        budget (``max_spend``) or the account's balance. The jobs in flight were still
+        collected; the inputs held back ended ``over_budget``."""
+        return self._core.spend.stopped
 
     def __repr__(self) -> str:
         return f"<Batch model_id={self._model_id!r} progress={self.progress.snapshot()}>"
@@ -304,12 +314,9 @@ class Batch:
             return self._attached_item(index, given)
         item = Item(index=index, given=given)
         try:
-            model, payload = self._split(given)
-            item.model_id, item.payload = resolve_input(model, payload)
+            item.model_id, item.payload = split_input(self._model_id, given)
         except InvalidInputError as exc:
             item.problem = exc
-        except TypeError as exc:
-            item.problem = InvalidInputError([InputProblem("input", given, str(exc))])
         return item
 
     def _attached_item(self, index: int, given: Attach) -> Item:
@@ -321,26 +328,6 @@ class Batch:
         except InvalidInputError as exc:
             item.problem = exc
         return item
-
-    def _split(self, given: Any) -> tuple[Any, Any]:
-        """(model, input) from one element of ``inputs``."""
-        if self._model_id is not None and isinstance(given, dict):
-            return self._model_id, given  # the common case, without Protocol checks
-        if isinstance(given, ModelInput) and not isinstance(given, Mapping):
-            return (given, None) if self._model_id is None else (self._model_id, given)
-        if (
-            self._model_id is None
-            and isinstance(given, tuple)
-            and len(given) == 2
-            and isinstance(given[0], str)
-        ):
-            return given[0], given[1]
-        if self._model_id is None:
-            raise InvalidInputError(
-                [InputProblem("input", given, "with model_id=None, a typed input or a "
-                              "(model_id, input) pair")]
-            )
-        return self._model_id, given
 
     async def _start(self, item: Item) -> None:
         """Take an item from pulled to pending (or straight to its outcome)."""
@@ -373,6 +360,7 @@ class Batch:
                     item.payload or {}, model_id=item.model_id))
                 await core.store.submitted(item.index, request_id, None)
         item.attempts = 0
+        item.held_usd = await core.spend.hold(item.model_id, item.payload)
         core.attach(item, request_id, None)
 
     async def _resubmit(self, item: Item) -> None:

@@ -43,6 +43,12 @@ class BatchProgress:
     ``waiting``, ``queued`` and ``running`` count unfinished inputs (the last two by what
     the last poll said); every other counter but ``submits``, ``polls`` and
     ``from_journal`` counts finished inputs under their :class:`InputState` value.
+
+    Money, in US dollars: ``spent_usd`` is what the finished jobs cost (their reported
+    cost; a succeeded job without one counts its estimate), ``in_flight_usd`` the estimate
+    of the jobs still running; ``estimated_usd`` is the two together. The estimates need
+    the models' prices: they stay 0 unless the batch was asked to track cost or to keep a
+    budget (``Budget``).
     """
 
     waiting: int = 0
@@ -56,14 +62,22 @@ class BatchProgress:
     timed_out: int = 0
     refused: int = 0
     not_sent: int = 0
+    over_budget: int = 0
     unknown: int = 0
     submits: int = 0
     polls: int = 0
     from_journal: int = 0
+    spent_usd: float = 0.0
+    in_flight_usd: float = 0.0
 
     @property
     def in_flight(self) -> int:
         return self.waiting + self.queued + self.running
+
+    @property
+    def estimated_usd(self) -> float:
+        """What the batch will have cost once the jobs in flight finish, as far as known."""
+        return self.spent_usd + self.in_flight_usd
 
     @property
     def finished(self) -> int:
@@ -74,10 +88,11 @@ class BatchProgress:
             setattr(self, old.value, getattr(self, old.value) - 1)
         setattr(self, new.value, getattr(self, new.value) + 1)
 
-    def snapshot(self) -> dict[str, int]:
-        out = attrs.asdict(self)
+    def snapshot(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = attrs.asdict(self)
         out["in_flight"] = self.in_flight
         out["finished"] = self.finished
+        out["estimated_usd"] = self.estimated_usd
         return out
 
 

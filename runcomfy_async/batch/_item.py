@@ -48,6 +48,8 @@ class Item:
     polls: int = 0
     poll_errors: int = 0
     first_try: float = 0.0
+    held_usd: float | None = None
+    """The estimate the budget holds for the current attempt's job (see ``Spend``)."""
     state: JobState | None = None
     phase: Phase = Phase.WAITING
     done: bool = False

@@ -2,7 +2,8 @@
 
 ``client.map(...)`` takes the knobs as typed keyword arguments (so that an editor completes
 them); :class:`MapOptions` is the same set as one value to keep and reuse, made of small
-groups: :class:`Limits`, :class:`Deadlines`, :class:`Resubmit` and :class:`Downloads`.
+groups: :class:`Limits`, :class:`Deadlines`, :class:`Resubmit`, :class:`Budget` and
+:class:`Downloads`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from .._constants import (
     SUBMIT_BURST,
     WAIT_TIMEOUT_S,
 )
-from ..core._validate import non_negative_int, positive_int, seconds_or_none
+from ..core._validate import non_negative_int, positive_int, seconds_or_none, usd_or_none
 from ..policies.adaptive_poll import PollPlanner
 from ._events import BatchEvent
 
-__all__ = ["Deadlines", "Downloads", "Limits", "MapOptions", "Resubmit"]
+__all__ = ["Budget", "Deadlines", "Downloads", "Limits", "MapOptions", "Resubmit"]
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +85,32 @@ class Resubmit:
 
 
 @attrs.frozen(kw_only=True)
+class Budget:
+    """What a batch may spend, and whether it keeps an estimate of what it will.
+
+    Args:
+        max_spend: a cap in USD on what the batch's jobs cost, or None for none. Before each
+            submit, what was spent plus the estimates of the jobs in flight plus this job's
+            estimate must stay within it; the first input that would pass it stops the batch
+            from submitting (jobs in flight finish and are collected; the rest end
+            ``over_budget``, and a resumed batch with a larger cap sends only those). It is
+            as exact as the catalog's prices and the service's reported costs.
+        assume_run_s: the run time in seconds to assume for a model billed per second
+            (needed for a cap on such a model: its cost is known only once a job ran).
+        track: keep the running estimate (``progress.in_flight_usd``) without a cap; it
+            costs one catalog request per model. Always on with ``max_spend``.
+    """
+
+    max_spend: float | None = attrs.field(default=None, validator=usd_or_none)
+    assume_run_s: float | None = attrs.field(default=None, validator=seconds_or_none)
+    track: bool = False
+
+    @property
+    def estimating(self) -> bool:
+        return self.track or self.max_spend is not None
+
+
+@attrs.frozen(kw_only=True)
 class Downloads:
     """Where and from where a batch downloads its outputs.
 
@@ -112,6 +139,7 @@ class MapOptions:
         limits: how much runs at once.
         deadlines: per-job and whole-batch time limits.
         resubmit: when an input may be paid for again.
+        budget: a cap on what the batch spends, and its running estimate.
         journal: a path to a SQLite journal: with one, a batch survives crashes and is
             resumed by running it again with the same inputs and journal.
         downloads: where to download outputs, if anywhere.
@@ -122,20 +150,22 @@ class MapOptions:
         fail_fast: raise :class:`~runcomfy_async.BatchAbortedError` at the first outcome
             that is not a success, after cancelling what is still queued.
         validate: check plain-dict inputs against the model's live schema before sending.
-        include_cost: ask for each job's cost in its final result.
+        include_cost: ask for each job's cost in its final result (on by default: it costs
+            nothing, and it is what ``outcome.cost_usd`` and ``progress.spent_usd`` report).
         on_event: called with every :class:`~runcomfy_async.BatchEvent`.
     """
 
     limits: Limits = Limits()
     deadlines: Deadlines = Deadlines()
     resubmit: Resubmit = Resubmit()
+    budget: Budget = Budget()
     journal: str | os.PathLike[str] | None = None
     downloads: Downloads | None = None
     poll: PollPlanner | None = None
     ordered: bool = False
     fail_fast: bool = False
     validate: bool = False
-    include_cost: bool = False
+    include_cost: bool = True
     on_event: Callable[[BatchEvent], Any] | None = None
 
     @classmethod
@@ -161,7 +191,10 @@ class MapOptions:
         ordered: bool = False,
         fail_fast: bool = False,
         validate: bool = False,
-        include_cost: bool = False,
+        include_cost: bool = True,
+        max_spend: float | None = None,
+        assume_run_s: float | None = None,
+        track_cost: bool = False,
         on_event: Callable[[BatchEvent], Any] | None = None,
     ) -> MapOptions:
         """The options from the flat keyword arguments ``client.map`` takes."""
@@ -171,6 +204,7 @@ class MapOptions:
                           submit_rate=submit_rate, submit_burst=submit_burst),
             deadlines=Deadlines(job_timeout=job_timeout, batch=deadline, cancel=cancel_timeout),
             resubmit=Resubmit(failed=resubmit_failed, unknown=resubmit_unknown),
+            budget=Budget(max_spend=max_spend, assume_run_s=assume_run_s, track=track_cost),
             journal=journal,
             downloads=None if download_to is None else Downloads(
                 folder=download_to, hosts=download_hosts, origins=download_origins,

@@ -105,6 +105,12 @@ class Outcome:
         return self.ok and not self.outputs
 
     @property
+    def cost_usd(self) -> float | None:
+        """What the job cost in USD, as the service reported it (batches ask for it:
+        ``include_cost``); None when there was no job, or no report."""
+        return self.result.cost if self.result is not None else None
+
+    @property
     def outputs(self) -> tuple[str, ...]:
         """The output URLs, in order (empty unless the job succeeded)."""
         return self.result.outputs if self.result is not None else ()

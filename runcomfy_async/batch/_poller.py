@@ -172,6 +172,8 @@ class Poller:
                 with anyio.CancelScope(shield=True):
                     await core.store.job_over(item.index, InputState.FAILED, result, None)
                 core.forget(item)
+                core.spend.settle(item.held_usd, InputState.FAILED, result)
+                item.held_usd = None
                 item.request_id, item.state, item.polls = None, None, 0
                 await self._resubmit(item)
                 return

@@ -108,6 +108,7 @@ class Resumer:
             assert entry.request_id is not None
             _log.info("input %d: collecting job %s from an earlier run", item.index,
                       entry.request_id)
+            item.held_usd = await core.spend.hold(item.model_id, item.payload)
             core.attach(item, entry.request_id, entry.submitted_at)
             return True
         if action is ResumeAction.REPORT_UNKNOWN:

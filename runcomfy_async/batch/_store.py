@@ -253,4 +253,5 @@ def _manifest_record(outcome: Outcome) -> ManifestRecord:
         files=outcome.files,
         timings=outcome.timings,
         error=error_json(outcome.error),
+        cost_usd=outcome.cost_usd,
     )

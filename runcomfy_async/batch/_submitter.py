@@ -126,6 +126,15 @@ class Submitter:
         core = self._core
         assert item.model_id is not None
         assert item.payload is not None
+        # Money first: an input the budget (or an empty balance) holds back is never sent.
+        core.spend.release(item.held_usd)  # a resubmission replaces the earlier hold
+        item.held_usd = None
+        estimate = await core.spend.estimate(item.model_id, item.payload)
+        held_back = core.spend.admit(estimate)
+        if held_back is not None:
+            await self._hold_back(item, held_back)
+            return
+        item.held_usd = estimate
         item.attempts += 1
         item.first_try = core.clock()  # the start of this input's not-submitted window
         witness = _Witness(core, item)
@@ -145,6 +154,14 @@ class Submitter:
                         deadline=self._submit_deadline(item), hooks=core.hooks,
                         shield=scope_shield,
                     )
+            except InsufficientBalanceError as exc:
+                # The account ran dry: no submit can succeed until a top-up, but the jobs in
+                # flight are paid for already. Stop submitting, keep collecting.
+                _log.error("input %d: %s; the batch stops submitting (the balance ran out) "
+                           "and collects the jobs in flight", item.index, exc)
+                core.spend.stop("balance", exc)
+                await self._refused(item, exc)
+                return
             except FATAL as exc:
                 _log.error("input %d: %s; the batch stops (no submit can succeed)",
                            item.index, exc)
@@ -165,7 +182,7 @@ class Submitter:
                 return
             except (APIError, TransportError) as exc:
                 if witness.refused_by_service:
-                    await core.conclude(item, InputState.REFUSED, error=exc)
+                    await self._refused(item, exc)
                     return
                 # Certainly no job was created: wait and try again, until the deadline.
                 last_error = exc
@@ -193,6 +210,20 @@ class Submitter:
             await self._poll_now(item)
         else:
             core.schedule(item, first)
+
+    async def _refused(self, item: Item, error: RunComfyError) -> None:
+        core = self._core
+        core.spend.release(item.held_usd)
+        item.held_usd = None
+        await core.conclude(item, InputState.REFUSED, error=error)
+
+    async def _hold_back(self, item: Item, error: RunComfyError) -> None:
+        """The input is not sent, for money: journaled and handed back ``over_budget``."""
+        core = self._core
+        with anyio.CancelScope(shield=True):
+            await core.store.not_created(item.index, item.model_id, item.payload,
+                                         InputState.OVER_BUDGET, error)
+        await core.conclude(item, InputState.OVER_BUDGET, error=error)
 
     async def _never_sent(self, item: Item, last_error: RunComfyError | None) -> None:
         cause = f" (last: {last_error})" if last_error is not None else ""

@@ -50,7 +50,8 @@ __all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
 # Counters always shown, then those shown only once they are not zero, with their styles.
 _ALWAYS = ("waiting", "queued", "running", "succeeded", "failed")
 _WHEN_SEEN = (
-    "cancelled", "expired", "withdrawn", "timed_out", "refused", "not_sent", "unknown"
+    "cancelled", "expired", "withdrawn", "timed_out", "refused", "not_sent", "over_budget",
+    "unknown",
 )
 _STYLES = {
     "waiting": "dim",
@@ -186,7 +187,7 @@ class BatchDisplay:
 
     def counts(self) -> list[tuple[str, int]]:
         """``(state, count)`` for the states worth showing now."""
-        snapshot = self.progress.snapshot()
+        snapshot = {key: int(value) for key, value in self.progress.snapshot().items()}
         shown = [(name, snapshot[name]) for name in _ALWAYS]
         shown += [(name, snapshot[name]) for name in _WHEN_SEEN if snapshot[name]]
         if snapshot["from_journal"]:

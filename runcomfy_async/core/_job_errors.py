@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchAbortedError",
+    "BudgetExceededError",
     "JobCancelledError",
     "JobError",
     "JobFailedError",
@@ -47,6 +48,31 @@ class SubmitOutcomeUnknownError(RunComfyError):
         super().__init__(
             f"submit to {model_id} may or may not have created a job (input fingerprint "
             f"{fingerprint[:16]}): {reason}. It was not retried, to avoid paying twice."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (rebuild, (type(self), self.__dict__.copy()))
+
+
+class BudgetExceededError(RunComfyError):
+    """An input was not sent: its job would have taken the batch past its spending cap.
+
+    The batch stops submitting at the first such input (it lets the jobs in flight finish);
+    the input ends ``over_budget``, and a resumed batch with a larger cap submits it.
+
+    Attributes:
+        max_spend: the cap, in USD.
+        committed_usd: what was spent or held for jobs in flight when the input came up.
+        job_usd: the input's own estimate.
+    """
+
+    def __init__(self, *, max_spend: float, committed_usd: float, job_usd: float) -> None:
+        self.max_spend = max_spend
+        self.committed_usd = committed_usd
+        self.job_usd = job_usd
+        super().__init__(
+            f"not sent: its job (about ${job_usd:.4g}) would take the batch to "
+            f"${committed_usd + job_usd:.4g}, past its budget of ${max_spend:.4g}"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

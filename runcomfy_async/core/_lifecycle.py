@@ -15,7 +15,8 @@ server, and what resuming does; nothing else re-encodes it.
           │               │  ├──► refused   (the service said no: nothing was created)
           │               │  ├──► not_sent  (certainly never reached the service)
           │               │  └──► unknown   (may have created a paid job)
-          └──► refused (invalid input)  /  not_sent (deadline passed before sending)
+          ├──► refused (invalid input)  /  not_sent (deadline passed before sending)
+          └──► over_budget (sending it would pass the spending cap, or the balance ran out)
 
 ``intent`` is the one state that only a crash leaves behind: the process died between
 recording that a submit was about to go out and recording its answer.
@@ -28,7 +29,14 @@ from typing import Final
 
 import attrs
 
-__all__ = ["RULES", "InputState", "ResumeAction", "StateRule", "resume_action"]
+__all__ = [
+    "RULES",
+    "WITHOUT_JOB",
+    "InputState",
+    "ResumeAction",
+    "StateRule",
+    "resume_action",
+]
 
 
 class InputState(str, enum.Enum):
@@ -58,6 +66,10 @@ class InputState(str, enum.Enum):
     NOT_SENT = "not_sent"
     """Never reached the service (unreachable, or the deadline passed first). Nothing was
     billed; a resumed batch submits it."""
+    OVER_BUDGET = "over_budget"
+    """Not sent because the batch stopped submitting for money: sending it would have taken
+    the batch past its spending cap (``max_spend``), or the account's balance ran out.
+    Nothing was billed; a resumed batch (with a larger cap, or after a top-up) submits it."""
     UNKNOWN = "unknown"
     """The submit may or may not have created a paid job (no answer after the body went
     out). It is reported, not resubmitted, unless resubmission was asked for."""
@@ -108,8 +120,16 @@ RULES: Final[dict[InputState, StateRule]] = {
     InputState.TIMED_OUT: StateRule(True, True, ResumeAction.POLL),
     InputState.REFUSED: StateRule(True, False, ResumeAction.SUBMIT),
     InputState.NOT_SENT: StateRule(True, False, ResumeAction.SUBMIT),
+    InputState.OVER_BUDGET: StateRule(True, False, ResumeAction.SUBMIT),
     InputState.UNKNOWN: StateRule(True, True, ResumeAction.REPORT_UNKNOWN),
 }
+
+WITHOUT_JOB: Final = frozenset(
+    state for state, rule in RULES.items()
+    if rule.final and not rule.job_may_exist and state is not InputState.WITHDRAWN
+)
+"""The states an input ends in without any job ever having been created for it (a
+withdrawn input had one, cancelled while queued)."""
 
 
 def resume_action(

@@ -29,6 +29,7 @@ from ._wire import (
     JobState,
     JobStatus,
     ModelInfo,
+    Price,
     as_float,
     as_int,
     as_str,
@@ -174,8 +175,20 @@ def parse_model_info(body: object, *, model_id: str | None = None) -> ModelInfo:
         model_id=found,
         display_name=as_str(data.get("display_name")) or as_str(data.get("name")),
         input_schema=schema if isinstance(schema, Mapping) else None,
+        price=parse_price(data),
         raw=data,
     )
+
+
+def parse_price(data: Mapping[str, Any]) -> Price | None:
+    """The price of a catalog entry, or None when it has none that can be read (a negative
+    price, or one without a unit, is no price: an estimate must not be built on it)."""
+    usd = as_float(data.get("base_price_usd"))
+    unit = as_str(data.get("price_unit"))
+    if usd is None or usd < 0 or not unit:
+        return None
+    note = as_str(data.get("pricing_note"))
+    return Price(usd=usd, unit=unit.strip().lower(), note=note or None)
 
 
 def collect_output_urls(output: object, depth: int = 0) -> Iterator[str]:

@@ -57,3 +57,10 @@ def seconds_or_none(_: Any, attribute: attrs.Attribute[Any], value: float | None
         raise ConfigurationError(
             f"{attribute.name} must be a number of seconds > 0, got {value!r}"
         )
+
+
+def usd_or_none(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (not _is_number(value) or not 0 <= value < math.inf):
+        raise ConfigurationError(
+            f"{attribute.name} must be an amount of US dollars >= 0, got {value!r}"
+        )

@@ -34,6 +34,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "ModelInfo",
+    "Price",
     "as_float",
     "as_int",
     "as_str",
@@ -214,6 +215,34 @@ class CancelAnswer:
 
 
 @attrs.frozen(kw_only=True)
+class Price:
+    """What a model costs, as the catalog says (``base_price_usd`` per ``price_unit``).
+
+    Attributes:
+        usd: the price in US dollars of one unit.
+        unit: ``"output"`` (each output file of a succeeded job is billed) or ``"second"``
+            (each second the job runs); another unit is kept as the catalog spells it, and
+            cannot be estimated.
+        note: the catalog's free-text note on the price (``pricing_note``), when it has one.
+    """
+
+    usd: float
+    unit: str
+    note: str | None = None
+
+    @property
+    def per_output(self) -> bool:
+        return self.unit == "output"
+
+    @property
+    def per_second(self) -> bool:
+        return self.unit == "second"
+
+    def __str__(self) -> str:
+        return f"${self.usd:g} per {self.unit}"
+
+
+@attrs.frozen(kw_only=True)
 class ModelInfo:
     """A catalog entry: ``GET /models/{model_id}`` (or one item of ``GET /models``).
 
@@ -221,12 +250,14 @@ class ModelInfo:
         model_id: the model's id (two or more slash-separated segments).
         display_name: the human name, when given.
         input_schema: the model's input JSON Schema, when given (the list may leave it out).
+        price: what a job costs, when the catalog says (``base_price_usd``, ``price_unit``).
         raw: the answer as received, with every field the server sent.
     """
 
     model_id: str
     display_name: str | None = None
     input_schema: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    price: Price | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 

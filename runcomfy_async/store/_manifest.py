@@ -49,6 +49,7 @@ class ManifestRecord:
         files: the files downloaded (path relative to the output folder, sha256, size...).
         timings: when it was created, submitted, finished and detected.
         error: the error as JSON-compatible data, if it failed.
+        cost_usd: what the job cost in USD, as the service reported it (``include_cost``).
     """
 
     index: int
@@ -60,6 +61,7 @@ class ManifestRecord:
     files: tuple[StoredFile, ...] = ()
     timings: Timings = attrs.field(factory=Timings)
     error: Any = None
+    cost_usd: float | None = None
 
     def to_json(self) -> str:
         """The record as one line of compact JSON (no newline), fields in declared order."""

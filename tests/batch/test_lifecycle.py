@@ -17,6 +17,7 @@ EXPECTED = {
     InputState.TIMED_OUT: ResumeAction.POLL,
     InputState.REFUSED: ResumeAction.SUBMIT,
     InputState.NOT_SENT: ResumeAction.SUBMIT,
+    InputState.OVER_BUDGET: ResumeAction.SUBMIT,
     InputState.UNKNOWN: ResumeAction.REPORT_UNKNOWN,
 }
 

@@ -31,7 +31,7 @@ from typing_extensions import Self
 
 from ...core._files import StoredFile
 from ...core._identity import canonical_json, fingerprint_of, input_fingerprint
-from ...core._lifecycle import InputState
+from ...core._lifecycle import WITHOUT_JOB, InputState
 from ...core._wire import JobState, converter
 from ._rows import COLUMNS, JournalEntry, check_index, entry_from_row, state_from_raw, unix
 from ._transitions import (
@@ -256,7 +256,7 @@ class Journal:
             index: the input's position in the batch.
             model_id: the model it was meant for.
             payload: the input as given.
-            state: ``REFUSED`` or ``NOT_SENT``.
+            state: ``REFUSED``, ``NOT_SENT`` or ``OVER_BUDGET``.
             error: what was wrong, as JSON-compatible data.
             at: when; now if not given.
 
@@ -265,7 +265,7 @@ class Journal:
             JournalError: the input has a job in flight.
         """
         check_index(index)
-        if state not in (InputState.REFUSED, InputState.NOT_SENT):
+        if state not in WITHOUT_JOB:
             raise ValueError(f"{state.value!r} is not a state without a job")
         input_json = canonical_json(payload)
         fingerprint = input_fingerprint(model_id, payload)

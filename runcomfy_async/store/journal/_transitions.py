@@ -16,7 +16,7 @@ from typing import Final
 
 from ...core._errors import JournalError
 from ...core._identity import canonical_json
-from ...core._lifecycle import InputState
+from ...core._lifecycle import WITHOUT_JOB, InputState
 from ...core._wire import JobState
 
 __all__ = [
@@ -208,9 +208,7 @@ def _retire(row: sqlite3.Row) -> str:
     """``earlier_json`` with the row's current attempt appended (unless it never was one)."""
     earlier = json.loads(row["earlier_json"])
     # An attempt that created no job (refused, never sent) is not worth remembering.
-    if row["request_id"] is not None or row["state"] not in (
-        InputState.REFUSED.value, InputState.NOT_SENT.value
-    ):
+    if row["request_id"] is not None or InputState(row["state"]) not in WITHOUT_JOB:
         earlier.append(
             {
                 "attempt": row["attempts"],
