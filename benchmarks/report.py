@@ -13,13 +13,15 @@ from typing import Any
 
 from ._harness import library_source_hash, render_markdown
 
-ORDER = ("throughput", "polling", "scale", "storm", "sandbox")
+ORDER = ("throughput", "polling", "scale", "storm", "sandbox", "concurrent_runs")
 TITLES = {
     "sandbox": "5. sandbox: the sandbox's own capacity",
     "throughput": "1. throughput: client.map against a minimal aiohttp loop",
     "polling": "2. polling: adaptive against fixed intervals",
     "scale": "3. scale: a long batch and a wide batch",
     "storm": "4. storm: 30 % of answers are 429 with Retry-After",
+    "concurrent_runs": "6. concurrent_runs: N concurrent run() calls, per-call loops against "
+    "the shared scheduler",
 }
 
 HEADER = """\

@@ -253,3 +253,46 @@ THUMB_MAX_WORKERS: Final = 8
 NOTEBOOK_THUMB_PX: Final = 256
 # A line of text in a notebook card is cut to this many characters.
 NOTEBOOK_TEXT_CHARS: Final = 300
+
+# --- One poll scheduler per client (wait and run) ------------------------------------------
+# Polls of one client's waits in flight at once (and never more than its max_connections):
+# 500 concurrent `run` calls share these, like a batch's max_concurrent_requests.
+WAIT_MAX_CONCURRENT_POLLS: Final = 32
+# How `run` spaces polls once it has learned a model's durations. A wait holds no batch slot
+# (its lag costs no makespan), so it trades lag for requests more than a batch does: with
+# these, lag stays below what the geometric PollSchedule gives, at fewer requests per job.
+WAIT_TARGET_LAG_FRACTION: Final = 0.15
+WAIT_MAX_SHARE_PER_POLL: Final = 0.3
+# Durations are learned in submission order (the first to finish are the shortest: learning
+# from them would skew the fit); one job may hold back at most this many finished after it.
+WAIT_LEARN_MAX_HELD: Final = 1024
+
+# --- The adaptive planner's fit and cold start (issue #18) ----------------------------------
+# A fitted schedule reaches this many sigmas past the median (log scale), or the longest
+# duration seen if later.
+ADAPTIVE_HORIZON_SIGMAS: Final = 3.5
+# A refit integrates the hazard on a grid of standard scores, from LOW to HIGH in STEPs
+# (below LOW nothing finishes; above HIGH the hazard's asymptote is used, step by step).
+ADAPTIVE_GRID_Z_LOW: Final = -6.0
+ADAPTIVE_GRID_Z_HIGH: Final = 8.0
+ADAPTIVE_GRID_Z_STEP: Final = 0.1
+# Candidate schedules one refit builds at most while calibrating, and how far from the
+# target lag a calibrated schedule may land (closer costs more candidates, not better polls).
+ADAPTIVE_FIT_CANDIDATES: Final = 8
+ADAPTIVE_FIT_TOLERANCE: Final = 0.05
+# Until a candidate's lag brackets the target, the next constant is the last times
+# target / lag, by at most this factor; a bracketed candidate keeps this fraction of the
+# bracket (log scale) on each side, so that the bracket shrinks every time.
+ADAPTIVE_FIT_MAX_RESCALE: Final = 16.0
+ADAPTIVE_FIT_BRACKET_MARGIN: Final = 0.1
+# Cold start (fewer than min_samples durations known): each poll waits this fraction of the
+# job's age (its first answer's age is one measured round trip), at most the cap and the
+# same fraction of the shortest duration seen, jittered.
+ADAPTIVE_COLD_AGE_FRACTION: Final = 0.5
+ADAPTIVE_COLD_MAX_DELAY_S: Final = 5.0
+ADAPTIVE_COLD_JITTER: Final = 0.1
+
+# --- Cost ------------------------------------------------------------------------------------
+# Dollar figures in JSON are rounded to this many decimals (a millionth of a dollar): sums of
+# prices like 0.06 carry binary noise that says nothing.
+USD_DIGITS: Final = 6

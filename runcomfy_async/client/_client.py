@@ -7,35 +7,27 @@ engine for ``map``. Configuration (token, base URL) is resolved in :mod:`._confi
 from __future__ import annotations
 
 import logging
-import os
 import random
-import ssl
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
-from aiohttp.abc import AbstractResolver
 
 from .._constants import (
-    BATCH_CANCEL_TIMEOUT_S,
     CANCEL_ON_EXIT_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
-    DOWNLOAD_ALLOWED_HOST_SUFFIXES,
     LOGGER_NAME,
-    MAX_CONCURRENT_REQUESTS,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_HOST,
-    MAX_IN_FLIGHT,
     READ_TIMEOUT_S,
-    SUBMIT_BURST,
     TOTAL_TIMEOUT_S,
+    WAIT_MAX_CONCURRENT_POLLS,
     WAIT_TIMEOUT_S,
 )
 from ..api._api import Api
 from ..api._validation import validate_input
-from ..batch import Attach, Batch, BatchEvent, MapOptions
 from ..core._errors import ConfigurationError
 from ..core._events import RetryEvent
 from ..core._inputs import ModelInput, check_request_id, resolve_input
@@ -45,7 +37,7 @@ from ..http._shield import finish_despite_cancellation
 from ..http._timeouts import Timeouts
 from ..http._transport import Transport
 from ..policies import PollSchedule, RetryPolicy
-from ..policies.adaptive_poll import PollPlanner
+from ._batches import BatchMethods
 from ._config import resolve_base_url, resolve_token
 from ._submit_record import SubmitRecord
 from ._waiting import Waiter
@@ -60,7 +52,7 @@ _log = logging.getLogger(LOGGER_NAME)
 InputLike = Mapping[str, Any] | ModelInput
 
 
-class AsyncRunComfy:
+class AsyncRunComfy(BatchMethods):
     """An asyncio client for the RunComfy Model API.
 
     Use it as an async context manager (or call :meth:`aclose`); it holds one HTTP
@@ -75,7 +67,8 @@ class AsyncRunComfy:
         base_url: the API base with its version segment; defaults to
             ``RUNCOMFY_MODEL_API_BASE``, then ``https://model-api.runcomfy.net/v1``.
         retry: when and how requests are retried.
-        poll: how ``wait`` spaces its polls.
+        poll: how ``wait`` and ``run`` space their polls. Without it, ``run`` learns each
+            model's durations (the batches' adaptive planner) and polls where jobs finish.
         connect_timeout: seconds to open a connection.
         read_timeout: seconds between two reads of an answer (not for the whole request).
         total_timeout: seconds for one whole attempt, upload included (None: no limit).
@@ -127,7 +120,9 @@ class AsyncRunComfy:
             max_connections_per_host=max_connections_per_host,
         )
         self._api = Api(self._transport)
-        self._waiter = Waiter(self._api, clock=clock, sleep=sleep, rand=rand)
+        # Every wait and run of this client takes its turns in the waiter's one scheduler.
+        self._waiter = Waiter(self._api, clock=clock, sleep=sleep, rand=rand, schedule=poll,
+                              budget=min(WAIT_MAX_CONCURRENT_POLLS, max_connections))
         self._models: ModelCatalog | None = None
 
     def __repr__(self) -> str:
@@ -145,7 +140,9 @@ class AsyncRunComfy:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session. The client cannot be used afterwards."""
+        """Stop the poll scheduler and close the HTTP session. The client cannot be used
+        afterwards; waits still in progress fail."""
+        await self._waiter.aclose()
         await self._transport.aclose()
 
     @property
@@ -342,74 +339,8 @@ class AsyncRunComfy:
         if validate:
             await self.validate(model_id, payload)
         job = await self._submit_payload(model_id, payload, deadline=deadline)
+        # Without a schedule (its own or the client's), it learns from the model's jobs.
         return await self._waiter.wait_until(
-            job.request_id, deadline, timeout, poll or self.poll_schedule, include_cost,
-            True, None, cancel_on_exit=True,
+            job.request_id, deadline, timeout, poll, include_cost,
+            True, None, cancel_on_exit=True, model_id=model_id,
         )
-
-    # --- Many jobs ---------------------------------------------------------------------
-
-    def collect(self, request_ids: Iterable[str], **options: Any) -> Batch:
-        """Collect jobs submitted elsewhere (another process, a database), as they complete,
-        through the same machinery as ``map``: ``async with client.collect(ids) as outcomes``.
-        They are not this client's jobs: leaving does not cancel them. ``options`` are
-        ``map``'s; to keep each job's input, pass ``Attach`` objects to ``map`` instead."""
-        return self.map(None, (Attach(rid) for rid in request_ids), **options)
-
-    def map(
-        self,
-        model_id: str | None,
-        inputs: Iterable[Any] | AsyncIterable[Any],
-        *,
-        max_in_flight: int = MAX_IN_FLIGHT,
-        max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
-        submit_rate: float | None = None,
-        submit_burst: int = SUBMIT_BURST,
-        job_timeout: float | None = WAIT_TIMEOUT_S,
-        deadline: float | None = None,
-        cancel_timeout: float = BATCH_CANCEL_TIMEOUT_S,
-        resubmit_failed: int = 0,
-        resubmit_unknown: bool = False,
-        journal: str | os.PathLike[str] | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
-        download_origins: Sequence[str] = (),
-        download_resolver: AbstractResolver | None = None,
-        download_ssl: ssl.SSLContext | None = None,
-        poll: PollPlanner | None = None,
-        ordered: bool = False,
-        fail_fast: bool = False,
-        validate: bool = False,
-        include_cost: bool = False,
-        on_event: Callable[[BatchEvent], Any] | None = None,
-        options: MapOptions | None = None,
-    ) -> Batch:
-        """Run many jobs; hand back :class:`~runcomfy_async.Outcome`\\ s as they complete.
-
-        Use it as an async context manager, then iterate::
-
-            async with client.map("ideogram/ideogram-v3/text-to-image", prompts) as outcomes:
-                async for outcome in outcomes:
-                    ...
-
-        Args:
-            model_id: the model every input is for; None when each input says its own (a
-                typed input, or a ``(model_id, input)`` pair).
-            inputs: any iterable or async iterable, pulled lazily.
-            max_in_flight ... on_event: the knobs; see :class:`~runcomfy_async.MapOptions`
-                and its groups (``deadline`` is ``Deadlines.batch``).
-            options: all of the above as one value (then give none of them separately).
-        """
-        if options is None:
-            options = MapOptions.build(
-                max_in_flight=max_in_flight, max_concurrent_requests=max_concurrent_requests,
-                submit_rate=submit_rate, submit_burst=submit_burst, job_timeout=job_timeout,
-                deadline=deadline, cancel_timeout=cancel_timeout,
-                resubmit_failed=resubmit_failed, resubmit_unknown=resubmit_unknown,
-                journal=journal, download_to=download_to, download_hosts=download_hosts,
-                download_origins=download_origins, download_resolver=download_resolver,
-                download_ssl=download_ssl, poll=poll, ordered=ordered,
-                fail_fast=fail_fast, validate=validate, include_cost=include_cost,
-                on_event=on_event,
-            )
-        return Batch(self._api, self.validate, model_id, inputs, options)

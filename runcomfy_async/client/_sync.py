@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..batch import Batch, BatchProgress, CancelReport, Outcome
+from ..batch._spend import StopReason
+from ..core._cost import Estimate
 from ..core._inputs import ModelInput
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ._client import AsyncRunComfy
@@ -28,8 +30,9 @@ T = TypeVar("T")
 
 class RunComfy:
     """A synchronous client: ``submit``, ``status``, ``result``, ``cancel``, ``wait``,
-    ``run`` and ``map`` (a plain iterator inside a ``with`` block), with the arguments and
-    behaviour of :class:`AsyncRunComfy`. Use it as a context manager, or call :meth:`close`::
+    ``run``, ``estimate`` and ``map`` (a plain iterator inside a ``with`` block), with the
+    arguments and behaviour of :class:`AsyncRunComfy`. Use it as a context manager, or call
+    :meth:`close`::
 
         with RunComfy() as client:
             result = client.run("ideogram/ideogram-v3/text-to-image", {"prompt": "a fox"})
@@ -115,6 +118,13 @@ class RunComfy:
         result: JobResult = self._call(self._client.run, model, inputs, **kwargs)
         return result
 
+    def estimate(
+        self, model_id: str | None, inputs: Iterable[Any], **kwargs: Any
+    ) -> Estimate:
+        """See :meth:`AsyncRunComfy.estimate`."""
+        estimate: Estimate = self._call(self._client.estimate, model_id, inputs, **kwargs)
+        return estimate
+
     def map(
         self,
         model_id: str | None,
@@ -151,6 +161,10 @@ class SyncBatch:
     @property
     def cancel_report(self) -> CancelReport | None:
         return self._batch.cancel_report
+
+    @property
+    def stopped(self) -> StopReason | None:
+        return self._batch.stopped
 
     def __enter__(self) -> SyncBatch:
         self._entered = self._portal.wrap_async_context_manager(self._batch)

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import attrs
 
+from .._constants import USD_DIGITS
 from ._wire import Price
 
 __all__ = ["OUTPUT_COUNT_FIELDS", "Estimate", "EstimateLine", "job_estimate", "outputs_of"]
@@ -127,12 +128,14 @@ class Estimate:
         return all(line.uncertain is None for line in self.lines)
 
     def as_json(self) -> dict[str, Any]:
-        """The estimate as a JSON-ready object (what ``batch --dry-run --json`` prints)."""
+        """The estimate as a JSON-ready object (what ``batch --dry-run --json`` prints).
+        Dollar figures are rounded to a millionth: sums of prices like 0.06 do not add up
+        exactly in binary, and ``1.9200000000000013`` says nothing more than ``1.92``."""
         return {
             "jobs": self.jobs,
             "outputs": self.outputs,
-            "total_usd": self.total_usd,
-            "known_usd": self.known_usd,
+            "total_usd": _usd(self.total_usd),
+            "known_usd": _usd(self.known_usd),
             "certain": self.certain,
             "models": [
                 {
@@ -142,7 +145,7 @@ class Estimate:
                     "price_usd": line.price.usd if line.price else None,
                     "price_unit": line.price.unit if line.price else None,
                     "pricing_note": line.price.note if line.price else None,
-                    "usd": line.usd,
+                    "usd": _usd(line.usd),
                     "assumed_run_s": line.assumed_run_s,
                     "uncertain": line.uncertain,
                 }
@@ -150,3 +153,7 @@ class Estimate:
             ],
             "refused": [{"index": index, "reason": reason} for index, reason in self.refused],
         }
+
+
+def _usd(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, USD_DIGITS)

@@ -27,9 +27,12 @@ def scenario_sync(sb: ThreadedSandbox) -> dict[str, Any]:
         result = client.run(MODEL, {"prompt": "a fox"})
         job = client.submit(MODEL, {"prompt": "a cat"})
         waited = client.wait(job.request_id, timeout=30)
+        estimate = client.estimate(MODEL, PROMPTS)
         with client.map(MODEL, PROMPTS) as outcomes:
             states = sorted(o.state.value for o in outcomes)
-    return {"run": result.state, "wait": waited.state, "map": states}
+            spent = outcomes.progress.spent_usd
+    return {"run": result.state, "wait": waited.state, "map": states,
+            "estimate": estimate.total_usd, "spent": spent}
 
 
 async def scenario_async(sb: ThreadedSandbox) -> dict[str, Any]:
@@ -37,9 +40,12 @@ async def scenario_async(sb: ThreadedSandbox) -> dict[str, Any]:
         result = await client.run(MODEL, {"prompt": "a fox"})
         job = await client.submit(MODEL, {"prompt": "a cat"})
         waited = await client.wait(job.request_id, timeout=30)
+        estimate = await client.estimate(MODEL, PROMPTS)
         async with client.map(MODEL, PROMPTS) as batch:
             states = sorted([o.state.value async for o in batch])
-    return {"run": result.state, "wait": waited.state, "map": states}
+            spent = batch.progress.spent_usd
+    return {"run": result.state, "wait": waited.state, "map": states,
+            "estimate": estimate.total_usd, "spent": spent}
 
 
 @pytest.mark.timeout(60)
@@ -47,6 +53,8 @@ def test_the_sync_client_gives_what_the_async_one_gives(sandbox: ThreadedSandbox
     sync = scenario_sync(sandbox)
     assert sync == asyncio.run(scenario_async(sandbox))
     assert sync["map"] == ["succeeded"] * 5
+    assert sync["estimate"] == pytest.approx(sync["spent"])
+    assert sync["spent"] > 0
 
 
 @pytest.mark.timeout(60)
