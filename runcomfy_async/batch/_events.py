@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import attrs
 
-from ..core._events import RetryEvent
+from ..core._events import RequestFinished, RetryEvent
 from ..core._lifecycle import InputState
-from ..core._wire import JobState
+from ..core._wire import JobResult, JobState
 
 if TYPE_CHECKING:
     from ._outcome import Outcome
@@ -18,7 +18,9 @@ __all__ = [
     "BatchEvent",
     "BatchProgress",
     "CancelReport",
+    "Event",
     "JobCompleted",
+    "JobEnded",
     "JobStateChanged",
     "JobSubmitted",
     "Phase",
@@ -101,9 +103,9 @@ _FINAL_STATES = tuple(state for state in InputState if state.is_final)
 
 @attrs.frozen(kw_only=True)
 class JobSubmitted:
-    """The server accepted an input's job."""
+    """The server accepted a job (``index`` is the batch input's, None outside a batch)."""
 
-    index: int
+    index: int | None
     model_id: str
     request_id: str
     attempt: int
@@ -111,9 +113,10 @@ class JobSubmitted:
 
 @attrs.frozen(kw_only=True)
 class JobStateChanged:
-    """A poll saw a job in a new state (or at a new queue position)."""
+    """A poll saw a job in a new state (or at a new queue position); ``index`` is the
+    batch input's, None for ``wait``/``run``."""
 
-    index: int
+    index: int | None
     request_id: str
     state: JobState
     raw_state: str | None
@@ -125,6 +128,22 @@ class JobCompleted:
     """An input has its outcome."""
 
     outcome: Outcome
+
+
+@attrs.frozen(kw_only=True)
+class JobEnded:
+    """A job that ``wait`` or ``run`` waited on is over (a batch says ``JobCompleted``,
+    with the input's whole outcome).
+
+    Attributes:
+        request_id: the job.
+        model_id: its model, when the waiter knew it.
+        result: its final result (``state``, ``cost``, ``error``...).
+    """
+
+    request_id: str
+    model_id: str | None
+    result: JobResult
 
 
 @attrs.frozen(kw_only=True)
@@ -151,5 +170,9 @@ class CancelReport:
 
 BatchEvent: TypeAlias = (
     JobSubmitted | JobStateChanged | JobCompleted | RateChanged | CancelReport | RetryEvent
+    | RequestFinished
 )
 """Every event a batch reports through ``on_event``."""
+
+Event: TypeAlias = BatchEvent | JobEnded
+"""Every event the library reports: what a client-wide ``on_event`` hears."""

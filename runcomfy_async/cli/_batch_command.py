@@ -8,7 +8,9 @@ The steps, each of which can end the command before anything is paid for:
 3. check every line against its model's schema, and list every problem with its line number
    (nothing is sent unless ``--skip-invalid`` says to send the valid lines anyway);
 4. ask the service about each model once, so that a wrong token, an unknown model or an
-   unreachable service is reported before the first submit;
+   unreachable service is reported before the first submit; with ``--budget``, make sure
+   each model's jobs can be estimated (a budget needs every job's estimate before sending);
+   ``--dry-run`` ends here, printing what the batch would cost (see :mod:`._dry_run`);
 5. make sure the folder (and the journal's) can be written to;
 6. run the batch with ``client.map`` (see :mod:`._batch_run`): the library submits, polls,
    journals, downloads into the folder and appends the manifest; this command only shows
@@ -16,7 +18,8 @@ The steps, each of which can end the command before anything is paid for:
 
 ``-`` (standard input) is not read whole first: it may never end. Its lines are read and
 checked as the batch pulls them (see :mod:`._input_stream`); steps 1 and 3 happen line by
-line, and step 4 for each model as it is first named.
+line, and step 4 for each model as it is first named. A ``--dry-run`` reads it to its end
+instead: an estimate needs every input.
 
 A resumed ``--sandbox`` batch first journals as withdrawn the inputs whose jobs or files
 ended with the earlier run's sandbox (see :mod:`._batch_journal`), so that they are sent
@@ -40,7 +43,8 @@ from ._batch_journal import check_journal, mark_sandbox_journal, release_sandbox
 from ._batch_run import BatchInputs, BatchRun, FileInputs
 from ._connection import connect
 from ._context import Context
-from ._exit_codes import CANT_CREATE, DATA_ERROR, CommandError
+from ._dry_run import budget_problem, dry_run
+from ._exit_codes import CANT_CREATE, DATA_ERROR, USAGE, CommandError
 from ._input_check import CheckedInputs, LineProblem, ModelSchemas, check_inputs
 from ._input_files import STDIN_NAME, read_input_file
 from ._input_stream import StdinReader, StreamedInputs
@@ -52,11 +56,12 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
     """Run the ``batch`` command; return its exit code."""
     from_stdin = args.input == STDIN_NAME
     source = None
-    if not from_stdin:
+    if not from_stdin or args.dry_run:
         source = await anyio.to_thread.run_sync(read_input_file, args.input, sys.stdin.buffer)
     out_dir, journal = _batch_paths(args)
     sandbox = context.service.sandbox
-    await check_journal(journal, resume=args.resume, sandbox=sandbox)
+    if not args.dry_run:  # a dry run touches no journal: it only prices the inputs
+        await check_journal(journal, resume=args.resume, sandbox=sandbox)
     async with connect(context.service) as connection:
         client = connection.client
         schemas = ModelSchemas(client.models)
@@ -69,15 +74,21 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
                 allow_unknown_fields=args.allow_unknown_fields,
             )
             if checked.problems:
-                _report_problems(context, source.name, len(source.lines), checked,
-                                 args.skip_invalid)
+                name = "standard input" if from_stdin else source.name
+                _report_problems(context, name, len(source.lines), checked, args.skip_invalid)
                 if not args.skip_invalid or not checked.valid:
                     return DATA_ERROR
-            await _check_models_known(client, {item.model_id for item in checked.valid})
+            models = {item.model_id for item in checked.valid}
+            await _check_models_known(client, models)
+            await _check_budget(client, models, args)
+            if args.dry_run:
+                items = [(item.model_id, item.payload) for item in checked.valid]
+                return await dry_run(context, args, client, items, journal=journal)
             inputs = FileInputs(checked.valid)
         else:
             if args.model is not None:
                 await _check_models_known(client, {args.model})
+                await _check_budget(client, {args.model}, args)
             inputs = _streamed(context, args, client, schemas)
         await anyio.to_thread.run_sync(_usable_folders, out_dir, journal)
         if sandbox:
@@ -98,6 +109,11 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
             options["max_in_flight"] = args.max_in_flight
         if args.job_timeout is not None:
             options["job_timeout"] = args.job_timeout
+        # Always tracked: the progress line shows the estimate of the jobs in flight (one
+        # catalog request per model, which the checks above have cached).
+        options["track_cost"] = True
+        options["max_spend"] = args.budget
+        options["assume_run_s"] = args.assume_seconds
         run = BatchRun(context, args, inputs, out_dir, journal, from_stdin=from_stdin)
         return await run.run(client, options)
 
@@ -120,6 +136,7 @@ def _streamed(
 
     async def check_model(model_id: str) -> None:
         await _check_models_known(client, {model_id})
+        await _check_budget(client, {model_id}, args)
 
     return StreamedInputs(
         StdinReader(sys.stdin.buffer).read,
@@ -180,3 +197,17 @@ async def _check_models_known(client: AsyncRunComfy, model_ids: set[str]) -> Non
             raise CommandError(
                 f"the service does not know the model {model_id!r}: {exc.message}", DATA_ERROR
             ) from None
+
+
+async def _check_budget(
+    client: AsyncRunComfy, model_ids: set[str], args: argparse.Namespace
+) -> None:
+    """With ``--budget``, make sure every model's jobs can be estimated before the first
+    submit: the batch would otherwise stop at its first input, after the checks, with the
+    library's words (``assume_run_s``) instead of the option to add."""
+    if args.budget is None:
+        return
+    for model_id in sorted(model_ids):
+        problem = budget_problem(model_id, await client.price_of(model_id), args.assume_seconds)
+        if problem is not None:
+            raise CommandError(problem, USAGE)

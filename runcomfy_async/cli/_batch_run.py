@@ -2,19 +2,19 @@
 
 The batch is ``client.map`` inside the command's stop scope. Whatever ends it (its last
 outcome, Ctrl-C, SIGTERM, standard output closed under ``--json``, a disk that no longer
-takes its files, an error), the gallery is written from the manifest, and the person is told
-what happened to the jobs and the exact command that resumes the batch.
+takes its files, its budget or the account's balance, an error), the gallery is written from
+the manifest, and the person is told what happened to the jobs and the exact command that
+resumes the batch (the words are in :mod:`._batch_summary`).
 
 What the library logs about a batch that the command says in its own words (a failed
-download, the jobs an early stop could not cancel) is kept out of the log, so that nothing
-is said twice.
+download, the jobs an early stop could not cancel, the balance running out) is kept out of
+the log, so that nothing is said twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,11 +24,11 @@ import anyio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-from .._constants import MANIFEST_NAME, REQUEST_IDS_SHOWN
-from ..batch import Batch, MapOptions, Outcome, OutcomeState
+from ..batch import Batch, MapOptions, Outcome
 from ..client._client import AsyncRunComfy
-from ..core._errors import RunComfyError
+from ..core._errors import ConfigurationError, RunComfyError
 from ._batch_journal import RESUME_FLAG
+from ._batch_summary import BatchSummary, Tally
 from ._console import OutputClosed, hidden_records
 from ._context import Context
 from ._exit_codes import (
@@ -44,12 +44,22 @@ from ._exit_codes import (
 from ._gallery import write_gallery
 from ._input_check import BatchInput, LineProblem
 from ._outcomes import outcome_json
-from ._progress import BatchDisplay, LineDisplay, LiveDisplay, format_duration
+from ._progress import BatchDisplay, LineDisplay, LiveDisplay
 
 __all__ = ["BatchInputs", "BatchRun", "FileInputs"]
 
 # The library's log lines that the command says itself (see the module's docstring).
-_SAID_BY_THE_COMMAND = ("batch stopped early", "input %d: download failed")
+_SAID_BY_THE_COMMAND = (
+    "batch stopped early",
+    "input %d: download failed",
+    "input %d: %s; the batch stops submitting (the balance ran out)",
+)
+# The library's names for what the command line calls by its options.
+_OPTION_WORDS = (
+    ("(assume_run_s, --assume-seconds)", "(--assume-seconds)"),
+    ("assume_run_s", "--assume-seconds"),
+    ("max_spend", "--budget"),
+)
 
 
 class BatchInputs(Protocol):
@@ -133,9 +143,8 @@ class BatchRun:
         self.resume = context.same_command_with(RESUME_FLAG) + (
             "   (with the same input on standard input)" if from_stdin else ""
         )
-        self.states: Counter[str] = Counter()
-        self.incomplete = 0
-        self.downloads_failed = 0
+        self.tally = Tally()
+        self.summary = BatchSummary(context, out_dir, journal, self.resume, args.budget)
         self.json_open = bool(args.json)
 
     async def run(self, client: AsyncRunComfy, options: dict[str, Any]) -> int:
@@ -167,9 +176,14 @@ class BatchRun:
             gallery = self._write_gallery()
         if failure is not None:
             raise self._ended_by(failure, batch) from None
-        self._report(gallery, batch, display)
+        inputs = self.inputs
+        self.summary.report(
+            self.tally, batch, display, gallery=gallery, skipped=inputs.skipped,
+            of=f"{inputs.total} inputs" if inputs.total is not None
+            else f"{inputs.count} inputs read",
+        )
         if context.interrupt.requested:
-            self._report_interrupt(batch)
+            self.summary.report_interrupt(batch)
             return context.interrupt.exit_code
         if self.inputs.stopped_at:
             (first, *_) = self.inputs.stopped_at
@@ -179,25 +193,26 @@ class BatchRun:
             )
             self.context.streams.say(("To resume: ", "bold"), self.resume)
             return DATA_ERROR
-        return SUCCESS if self.incomplete == 0 else JOBS_FAILED
+        stopped = self.summary.report_stop(self.tally, batch)
+        if stopped is not None:
+            return stopped
+        return SUCCESS if self.tally.incomplete == 0 else JOBS_FAILED
 
     def _display(self) -> BatchDisplay:
         context = self.context
         streams = context.streams
         total, lines = self.inputs.total, self.inputs.lines
+        budget = self.args.budget
         if streams.interactive and not context.quiet:
-            return LiveDisplay(streams, total, lines, verbose=context.verbose)
-        return LineDisplay(streams, total, lines, quiet=context.quiet, verbose=context.verbose)
+            return LiveDisplay(streams, total, lines, verbose=context.verbose, budget=budget)
+        return LineDisplay(streams, total, lines, quiet=context.quiet, verbose=context.verbose,
+                           budget=budget)
 
     def _take(self, outcome: Outcome) -> None:
-        self.states[outcome.state.value] += 1
+        self.tally.take(outcome)
         line = self.inputs.forget(outcome.index)
-        if not outcome.ok or outcome.error is not None:
-            self.incomplete += 1
-        if outcome.ok and outcome.error is not None:
-            self.downloads_failed += 1
-            if is_local_write_failure(outcome.error):
-                self._stop_writing(outcome.error)
+        if outcome.ok and outcome.error is not None and is_local_write_failure(outcome.error):
+            self._stop_writing(outcome.error)
         if self.json_open:
             try:
                 self.context.streams.emit_json(
@@ -242,77 +257,14 @@ class BatchRun:
             message = f"cannot write {where}{failure.strerror or failure}"
         else:
             message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+        if isinstance(failure, ConfigurationError):
+            # The library names its keyword arguments; the person typed options.
+            for library, option in _OPTION_WORDS:
+                message = message.replace(library, option)
         progress = batch.progress
         started = progress.submits or progress.from_journal or self.args.resume
         hint = f"The journal is consistent. To resume: {self.resume}" if started else None
         return CommandError(message, exit_code_for(failure), hint=hint)
-
-    def _report(self, gallery: Path | None, batch: Batch, display: BatchDisplay) -> None:
-        streams = self.context.streams
-        if self.downloads_failed:
-            streams.say(
-                ("warning: ", "bold yellow"),
-                f"{self.downloads_failed} job(s) succeeded but their files could not be "
-                "downloaded; resuming the batch tries again",
-            )
-        if self.context.quiet:
-            return
-        done = sum(self.states.values())
-        parts = ", ".join(
-            f"{self.states[state.value]} {state.value.replace('_', ' ')}"
-            for state in OutcomeState
-            if state.is_final
-            if self.states[state.value]
-        )
-        replayed = batch.progress.from_journal
-        total = self.inputs.total
-        of = f"{total} inputs" if total is not None else f"{self.inputs.count} inputs read"
-        streams.say(
-            (f"{done} of {of} finished", "bold"),
-            f" in {format_duration(display.elapsed)}" + (f": {parts}" if parts else ""),
-            f" ({replayed} from the journal of an earlier run)" if replayed else "",
-        )
-        if display.failures_not_shown:
-            streams.say(
-                f"{display.failures_not_shown} failure line(s) were not shown (-v shows them "
-                "all); every failure is in the manifest"
-            )
-        if self.inputs.skipped:
-            streams.say(f"{self.inputs.skipped} invalid line(s) skipped (--skip-invalid)")
-        streams.say("  files:    ", str(self.out_dir) + "/")
-        streams.say("  manifest: ", str(self.out_dir / MANIFEST_NAME))
-        if gallery is not None:
-            streams.say("  gallery:  ", str(gallery))
-        streams.say("  journal:  ", str(self.journal))
-
-    def _report_interrupt(self, batch: Batch) -> None:
-        streams = self.context.streams
-        report = batch.cancel_report
-        if self.context.service.sandbox:
-            taken = len(report.cancelled) + len(report.not_cancelled) if report else 0
-            streams.say(
-                "Nothing was billed: the jobs ran in this command's --sandbox, which ends with "
-                "it." + (
-                    f" Resuming submits again the {taken} unfinished job(s) it takes with it."
-                    if taken else ""
-                )
-            )
-        else:
-            if report is not None and report.cancelled:
-                streams.say(
-                    f"{len(report.cancelled)} queued job(s) were cancelled before they ran "
-                    "(not billed)."
-                )
-            if report is not None and report.not_cancelled:
-                shown = ", ".join(report.not_cancelled[:REQUEST_IDS_SHOWN])
-                more = len(report.not_cancelled) - REQUEST_IDS_SHOWN
-                streams.say(
-                    ("warning: ", "bold yellow"),
-                    f"{len(report.not_cancelled)} job(s) could not be cancelled (running, or "
-                    "the service did not answer): they will finish and be billed; resuming "
-                    f"collects their results: {shown}" + (f" and {more} more" if more > 0 else ""),
-                )
-        streams.say(("To resume: ", "bold"), self.resume)
 
 
 def _first_error(error: BaseException) -> BaseException | None:

@@ -3,8 +3,10 @@
 The numbers follow sysexits(3) where one fits, as RunComfy's own tools and most Unix
 programs do, so that scripts can tell "fix your input" from "try again later" from "check
 your token" without parsing messages. 1 keeps its usual meaning of "it ran, and not
-everything went well"; 130, 141 and 143 are the shell's conventions (128 + the signal) for a
-process ended by SIGINT, by a closed pipe on standard output (SIGPIPE) and by SIGTERM.
+everything went well"; 3 says that a batch stopped at its budget, a limit the person set
+rather than a failure (2 is left alone: argparse and shells use it for usage errors). 130,
+141 and 143 are the shell's conventions (128 + the signal) for a process ended by SIGINT,
+by a closed pipe on standard output (SIGPIPE) and by SIGTERM.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..store.journal import JournalError
 
 __all__ = [
     "BROKEN_PIPE",
+    "BUDGET_REACHED",
     "CANT_CREATE",
     "DATA_ERROR",
     "EXIT_CODES_HELP",
@@ -50,6 +53,7 @@ __all__ = [
 
 SUCCESS: Final = 0
 JOBS_FAILED: Final = 1
+BUDGET_REACHED: Final = 3  # a batch stopped submitting at its --budget (not in sysexits)
 USAGE: Final = 64  # EX_USAGE
 DATA_ERROR: Final = 65  # EX_DATAERR
 NO_INPUT: Final = 66  # EX_NOINPUT
@@ -66,6 +70,8 @@ exit codes:
   {SUCCESS:<4} every job succeeded (or the command did what it was asked)
   {JOBS_FAILED:<4} some jobs failed, were cancelled, timed out, ended unknown, or their files
        could not be downloaded; a cancel that came too late
+  {BUDGET_REACHED:<4} a batch stopped submitting at its --budget: the inputs left were not
+       sent (raise --budget and resume to send them)
   {USAGE:<4} usage error: bad options or arguments (EX_USAGE)
   {DATA_ERROR:<4} invalid input data: a line of the input file, a model id, a request id,
        a journal that belongs to other inputs (EX_DATAERR)
@@ -77,7 +83,8 @@ exit codes:
   {IO_ERROR:<4} writing files, the journal or the manifest failed: a full disk, a
        read-only folder (EX_IOERR)
   {NO_PERMISSION:<4} authentication or permission error: no token, a wrong or revoked one,
-       another user's request, insufficient balance (EX_NOPERM)
+       another user's request, insufficient balance (a batch then stops submitting;
+       top up and resume it) (EX_NOPERM)
   {INTERRUPTED:<4} interrupted by Ctrl-C (128 + SIGINT)
   {BROKEN_PIPE:<4} standard output was closed by its reader, as in `... | head -1` (128 + SIGPIPE)
   {TERMINATED:<4} terminated by SIGTERM (128 + SIGTERM)"""

@@ -21,12 +21,12 @@ from typing import Any
 from yarl import URL
 
 from .._constants import ERROR_TEXT_CHARS
-from ..batch import Outcome
-from ..core._errors import DownloadError
+from ..batch import Outcome, OutcomeState
+from ..core._errors import DownloadError, InsufficientBalanceError
 from ..core._text import quote_body
 from ..store._error_json import error_json
 
-__all__ = ["describe_error", "download_hint", "outcome_json"]
+__all__ = ["describe_error", "download_hint", "held_back", "outcome_json"]
 
 # How the downloader words a URL whose host is not allowed (the one refusal an option fixes).
 _HOST_REFUSED = "is not an allowed download host"
@@ -66,8 +66,22 @@ def outcome_json(outcome: Outcome, *, line: int | None, out_dir: Path) -> dict[s
             "detected_at": _iso(outcome.timings.detected_at),
         },
         "from_journal": outcome.from_journal,
+        # As the service reported it (None when there was no job, or no report).
+        "cost_usd": outcome.cost_usd,
         "error": error_json(outcome.error),
     }
+
+
+def held_back(outcome: Outcome) -> bool:
+    """True when the input was not sent for money, rather than failed: the batch stopped
+    at its budget (``over_budget``), or this was the submit the service refused because
+    the balance ran out (``refused`` with insufficient balance). A resumed batch (with a
+    larger budget, after a top-up) sends it."""
+    if outcome.state is OutcomeState.OVER_BUDGET:
+        return True
+    return outcome.state is OutcomeState.REFUSED and isinstance(
+        outcome.error, InsufficientBalanceError
+    )
 
 
 def download_hint(error: object) -> str | None:

@@ -74,6 +74,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an amount in US dollars such as 5 or 0.50, got {text!r}"
+        ) from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more (US dollars), got {text}")
+    return value
+
+
 # The options accepted before and after the command, by group: (names, argparse keywords).
 _SHARED_OPTIONS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
     "service": [
@@ -322,7 +334,26 @@ def _add_batch(batch: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per finished input on standard output",
+        help="one JSON object per finished input on standard output (--dry-run: one for all)",
+    )
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the inputs, print what the batch would cost, stop: nothing is sent",
+    )
+    batch.add_argument(
+        "--budget",
+        type=_usd,
+        metavar="USD",
+        help="stop submitting before the batch would spend more than USD (exit 3); resuming "
+        "with a larger --budget sends the inputs left",
+    )
+    batch.add_argument(
+        "--assume-seconds",
+        type=_seconds,
+        metavar="S",
+        help="the run time to assume per job of a model billed per second (for --dry-run "
+        "and --budget)",
     )
 
 

@@ -9,6 +9,11 @@ changes from its events (``on_event``); neither changes anything about the batch
 A batch where everything fails must not bury the terminal: the first failures get a line
 each, then one line per hundred more, and the end says how many were not shown (every one is
 in the manifest). ``-v`` shows them all, and a line per job submitted and succeeded.
+
+Money is shown once anything is known: what the finished jobs cost, what the batch will
+have cost once the jobs in flight finish (``~``: an estimate), and the budget. Inputs held
+back for money (the budget, an empty balance) are not failures: one line says when the batch
+stopped submitting, not one per input.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from ..batch import (
 from ..core._events import RetryEvent
 from ..store._error_json import error_json
 from ._console import Streams
-from ._outcomes import describe_error, download_hint
+from ._money import format_usd
+from ._outcomes import describe_error, download_hint, held_back
 
 __all__ = ["BatchDisplay", "LineDisplay", "LiveDisplay", "format_duration"]
 
@@ -82,6 +88,7 @@ class BatchDisplay:
         total: how many inputs the batch has; None while it is not known (standard input).
         lines: the input file's line number of each input, by index.
         verbose: a line per job submitted and succeeded, and every failure line (``-v``).
+        budget: the batch's ``--budget`` in USD, shown beside what it spent.
     """
 
     interval: float | None = None
@@ -94,11 +101,14 @@ class BatchDisplay:
         lines: Mapping[int, int],
         *,
         verbose: bool = False,
+        budget: float | None = None,
     ) -> None:
         self.streams = streams
         self.total = total
         self.lines = lines
         self.verbose = verbose
+        self.budget = budget
+        self.stop_shown = False
         self.progress = BatchProgress()
         self.retries = 0
         self.submit_rate: float | None = None
@@ -111,7 +121,9 @@ class BatchDisplay:
 
     def on_event(self, event: BatchEvent) -> None:
         """The batch's event hook: report failures, count retries, note rate changes."""
-        if isinstance(event, JobCompleted) and (
+        if isinstance(event, JobCompleted) and held_back(event.outcome):
+            self._held_back(event.outcome)
+        elif isinstance(event, JobCompleted) and (
             not event.outcome.ok or event.outcome.error is not None
         ):
             self._failure(event.outcome)
@@ -180,6 +192,19 @@ class BatchDisplay:
                      "every one is in the manifest)", style="red")
             )
 
+    def _held_back(self, outcome: Outcome) -> None:
+        """The first input held back says once that the batch stopped submitting; the
+        others are counted (``over budget``), not listed: they did not fail."""
+        if self.stop_shown:
+            return
+        self.stop_shown = True
+        message = describe_error(error_json(outcome.error))
+        self.show_line(Text.assemble(
+            ("■ ", "bold yellow"), "stopped submitting at ", self._where(outcome.index),
+            (f": {message}" if message else ""),
+            "; the jobs in flight finish and are collected",
+        ))
+
     @property
     def failures_not_shown(self) -> int:
         """Failure lines left out so far (see the module's docstring)."""
@@ -194,7 +219,9 @@ class BatchDisplay:
             shown.append(("from journal", snapshot["from_journal"]))
         return shown
 
-    def _where(self, index: int) -> str:
+    def _where(self, index: int | None) -> str:
+        if index is None:  # events of a job outside a batch carry no input index
+            return "a job"
         line = self.lines.get(index)
         return f"input {index}" + (f" (line {line})" if line is not None else "")
 
@@ -248,8 +275,23 @@ class BatchDisplay:
         parts: list[str | tuple[str, str]] = [head]
         for name, count in self.counts():
             parts += [" · ", (f"{count} {name}", _STYLES.get(name, "magenta"))]
-        parts += [self._speed()]
+        parts += [self._money(), self._speed()]
         return Text.assemble(*parts)
+
+    def _money(self) -> str:
+        """`` · $1.20 spent · ~$3.00 total of $5.00 budget``: once anything is known."""
+        progress = self.progress
+        spent, coming = progress.spent_usd, progress.in_flight_usd
+        if not spent and not coming and self.budget is None:
+            return ""
+        text = f" · {format_usd(spent)} spent"
+        of_budget = f" of {format_usd(self.budget)} budget" if self.budget is not None else ""
+        if coming and progress.in_flight:
+            # With the jobs in flight, which are estimated until they report their cost (a
+            # hold released leaves a float's dust: only jobs in flight make a total worth
+            # showing).
+            text += f" · ~{format_usd(progress.estimated_usd)} total"
+        return text + of_budget
 
     def _speed(self) -> str:
         text = ""
@@ -281,8 +323,9 @@ class LineDisplay(BatchDisplay):
         *,
         quiet: bool = False,
         verbose: bool = False,
+        budget: float | None = None,
     ) -> None:
-        super().__init__(streams, total, lines, verbose=verbose)
+        super().__init__(streams, total, lines, verbose=verbose, budget=budget)
         self.quiet = quiet
         self.interval = None if quiet else PLAIN_PROGRESS_INTERVAL_S
 
@@ -311,8 +354,9 @@ class LiveDisplay(BatchDisplay):
         lines: Mapping[int, int],
         *,
         verbose: bool = False,
+        budget: float | None = None,
     ) -> None:
-        super().__init__(streams, total, lines, verbose=verbose)
+        super().__init__(streams, total, lines, verbose=verbose, budget=budget)
         # Redrawn by our own ticker on the event loop, not by a rich thread, so that the
         # counters are read between the batch's steps. Standard output is left alone: it
         # carries --json lines, which must not be routed through the display.
@@ -336,7 +380,8 @@ class LiveDisplay(BatchDisplay):
             ),
             Text(f"{finished}/{self.total}" if self.total is not None else f"{finished}",
                  style="bold"),
-            Text(f"{format_duration(self.elapsed)} elapsed{self._speed()}", style="dim"),
+            Text(f"{format_duration(self.elapsed)} elapsed{self._money()}{self._speed()}",
+                 style="dim"),
         )
         counts = Text("  ").join(
             Text.assemble((f"{count}", _STYLES.get(name, "magenta")), f" {name}")

@@ -20,7 +20,7 @@ from .conftest import FAST, FLAKY, V3, against, cdn, cli, write_prompts
 SCRIPT_PROMPT = '<script>alert("boo")</script> & a fox'
 OUTCOME_KEYS = {
     "index", "line", "model_id", "request_id", "state", "raw_state", "outputs", "files",
-    "timings", "from_journal", "error",
+    "timings", "from_journal", "cost_usd", "error",
 }
 
 
@@ -64,6 +64,7 @@ def test_json_writes_one_outcome_per_line_on_stdout_and_nothing_else(readme_batc
         assert outcome["model_id"] == V3
         assert outcome["line"] == outcome["index"] + 2  # after the comment line
         assert outcome["error"] is None
+        assert outcome["cost_usd"] == 0.06  # the sandbox's price of a v3 image, as reported
         assert set(outcome["timings"]) == {"submitted_at", "finished_at", "detected_at"}
         assert len(outcome["outputs"]) == len(outcome["files"]) == 1
 

@@ -23,6 +23,7 @@ from ..._constants import GALLERY_PROMPT_CHARS, GALLERY_VALUE_CHARS
 from ...core._files import StoredFile
 from ...core._text import shorten
 from ...store._manifest import ManifestRecord
+from .._money import format_usd
 from .._outcomes import describe_error
 
 __all__ = [
@@ -46,12 +47,19 @@ FIELDS: Final[tuple[tuple[str, str], ...]] = (
     ("num_images", "images"),
     ("negative_prompt", "negative prompt"),
 )
-# The states a batch's outcomes can have, in the order they are told; others follow.
+# The states a batch's outcomes can have (the journal's words), in the order they are told;
+# others follow.
 STATE_ORDER: Final[tuple[str, ...]] = (
-    "succeeded", "failed", "cancelled", "timed_out", "submit_unknown", "rejected", "error",
+    "succeeded", "failed", "cancelled", "expired", "withdrawn", "timed_out", "unknown",
+    "refused", "not_sent", "over_budget",
 )
-# How a state looks: "ok" green, "warn" amber (stopped, not failed), anything else red.
+# How a state looks: "ok" green, "warn" amber (stopped, not failed), "held" slate (held back
+# on purpose: not sent, for money), anything else red.
 _WARN_STATES: Final = frozenset({"cancelled", "timed_out"})
+# Not sent because the batch stopped at its budget (or the balance ran out): nothing went
+# wrong with the input, and a resumed batch sends it. Not a failure, so not red.
+_HELD_STATES: Final = frozenset({"over_budget"})
+_LABELS: Final = {"over_budget": "held back"}
 _SUCCEEDED: Final = "succeeded"
 
 
@@ -83,14 +91,15 @@ class Card:
     Attributes:
         index: the input's position in the batch.
         state: its state, as the manifest spells it.
-        failure: it did not end with its files on disk (a failed state, or files missing).
+        failure: it did not end with its files on disk (a failed state, or files missing);
+            an input held back for money is not a failure.
         title: the prompt (or a summary of an input without one), cut to ``GALLERY_PROMPT_CHARS``.
         fields: the input's main fields, as (label, value) pairs.
         model_id: the model.
         request_id: the job's request id, when the server gave one.
         timing: how long the job took and how late it was seen to finish, when known.
         cost: the cost in dollars, when the manifest has it.
-        error: the error's message, when there was one.
+        error: the error's message, when there was one (for an input held back: why).
         image: the link to the first image, or None.
         image_src: what the card's ``<img>`` shows: its thumbnail, or the image itself.
         placeholder: what the picture's place says when there is no image.
@@ -159,7 +168,8 @@ def card_for(record: ManifestRecord, thumbs: Mapping[str, str]) -> Card:
     return Card(
         index=record.index,
         state=record.state,
-        failure=record.state != _SUCCEEDED or record.error is not None,
+        failure=record.state not in _HELD_STATES
+        and (record.state != _SUCCEEDED or record.error is not None),
         title=title,
         fields=_fields(record.input),
         model_id=record.model_id,
@@ -198,14 +208,16 @@ def state_infos(records: Sequence[ManifestRecord]) -> list[StateInfo]:
 
 
 def state_label(state: str) -> str:
-    """A state in words: ``timed_out`` is ``timed out``."""
-    return state.replace("_", " ")
+    """A state in words: ``timed_out`` is ``timed out``, ``over_budget`` ``held back``."""
+    return _LABELS.get(state) or state.replace("_", " ")
 
 
 def state_tone(state: str) -> str:
-    """The colour of a state: ``ok``, ``warn`` or ``bad`` (unknown states are bad)."""
+    """The colour of a state: ``ok``, ``warn``, ``held`` or ``bad`` (unknown states are bad)."""
     if state == _SUCCEEDED:
         return "ok"
+    if state in _HELD_STATES:
+        return "held"
     return "warn" if state in _WARN_STATES else "bad"
 
 
@@ -215,13 +227,6 @@ def record_cost(record: ManifestRecord) -> float | None:
     if isinstance(cost, bool) or not isinstance(cost, (int, float)):
         return None
     return float(cost) if math.isfinite(cost) and cost >= 0 else None
-
-
-def format_usd(amount: float) -> str:
-    """Dollars with the cents, and the fractions of a cent a price can have: ``$0.045``."""
-    text = f"{amount:,.4f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _fields(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

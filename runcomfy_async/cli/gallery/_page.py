@@ -237,7 +237,9 @@ def render_card(card: Card, states: Sequence[StateInfo]) -> str:
         links = "".join(f'<a href="{_e(href)}">{_e(label)}</a>' for label, href in card.files)
         parts.append(f'<p class="meta files">{links}</p>')
     if card.error:
-        parts.append(f'<p class="error">{_e(card.error)}</p>')
+        # Why an input was held back is a note, not an error: it is not red.
+        kind = "note" if tone == "held" else "error"
+        parts.append(f'<p class="{kind}">{_e(card.error)}</p>')
     parts.append("</figcaption></figure>")
     return "".join(parts)
 

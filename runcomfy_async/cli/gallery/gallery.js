@@ -85,7 +85,7 @@
       }
       caption.append(line);
     }
-    if (record.e) caption.append(element("p", "error", record.e));
+    if (record.e) caption.append(element("p", state.tone === "held" ? "note" : "error", record.e));
     figure.append(caption);
     return figure;
   }
