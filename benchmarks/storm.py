@@ -41,13 +41,13 @@ RETRY_AFTER_MODEL_S = 2.0
 async def _batch(sb: SandboxProcess, n: int, retry: RetryPolicy | None) -> dict[str, Any]:
     retries = 0
 
-    def count(_: RetryEvent) -> None:
+    def count(event: object) -> None:
         nonlocal retries
-        retries += 1
+        retries += isinstance(event, RetryEvent)
 
     failed: dict[str, int] = {}
     async with AsyncRunComfy(
-        api_token=sb.token, base_url=sb.base_url, retry=retry, on_retry=count
+        api_token=sb.token, base_url=sb.base_url, retry=retry, on_event=count
     ) as client:
         t0 = time.perf_counter()
         async with client.map(

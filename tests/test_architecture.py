@@ -32,6 +32,7 @@ RANKS = {
     "batch": 5,
     "ideogram": 5,
     "client": 6,
+    "telemetry": 6,
     "cli": 7,
     "__init__": 8,
     "__main__": 8,

@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..api._api import Api
 from ..core._errors import RunComfyError
-from ..core._events import call_hook
+from ..core._events import Hook, call_hook, fan_out
 from ..core._lifecycle import InputState
 from ..core._wire import JobResult
 from ..http._retrying import CallHooks, RateLimitSignal
@@ -65,7 +65,13 @@ async def send(stream: MemoryObjectSendStream[T], item: T) -> None:
 class BatchCore:
     """Shared state and steps of one batch."""
 
-    def __init__(self, api: Api, options: MapOptions, price_of: PriceOf | None = None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        options: MapOptions,
+        price_of: PriceOf | None = None,
+        client_hook: Hook | None = None,
+    ) -> None:
         self.api = api
         self.options = options
         self.store = BatchStore(options)
@@ -81,9 +87,11 @@ class BatchCore:
         rate = limits.submit_rate or math.inf
         bucket = TokenBucket(rate=rate, burst=limits.submit_burst, clock=self.clock)
         self.rate = AdaptiveRate(bucket, max_rate=rate)
-        # This batch's own hooks: retries and 429s of its requests, and no one else's.
-        self.hooks = CallHooks(on_retry=self._on_retry, on_rate_limited=self._on_rate_limited)
-        self.on_event = options.on_event
+        # This batch's own hooks: requests, retries and 429s of its requests, and no one
+        # else's. The client-wide hook hears those from the transport already; the job
+        # events below go to both.
+        self.hooks = CallHooks(on_event=options.on_event, on_rate_limited=self._on_rate_limited)
+        self.on_event = fan_out(client_hook, options.on_event)
         self.journaled = options.journal is not None
         # Plain asyncio semaphores on the per-job path: anyio's limiters also track which
         # task borrowed each token, a cost paid several times per job that nothing here
@@ -226,6 +234,3 @@ class BatchCore:
         self.rate.on_rate_limited()
         if self.rate.rate != before:
             call_hook(self.on_event, RateChanged(rate=self.rate.rate))
-
-    def _on_retry(self, event: Any) -> None:
-        call_hook(self.on_event, event)

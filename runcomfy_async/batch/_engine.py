@@ -54,6 +54,7 @@ from .._constants import (
 )
 from ..api._api import Api
 from ..core._errors import InvalidInputError
+from ..core._events import Hook
 from ..core._inputs import check_model_id, check_request_id
 from ..core._job_errors import BatchAbortedError
 from ..core._lifecycle import InputState
@@ -96,6 +97,7 @@ class Batch:
         inputs: Iterable[Any] | AsyncIterable[Any],
         options: MapOptions,
         price_of: PriceOf | None = None,
+        client_hook: Hook | None = None,
     ) -> None:
         if model_id is not None:
             check_model_id(model_id)
@@ -110,7 +112,7 @@ class Batch:
         self._model_id = model_id
         self._inputs = inputs
         self.options = options
-        self._core = core = BatchCore(api, options, price_of)
+        self._core = core = BatchCore(api, options, price_of, client_hook)
         self.progress: BatchProgress = core.progress
         self.cancel_report: CancelReport | None = None
         self._poller = Poller(core, resubmit=self._resubmit)

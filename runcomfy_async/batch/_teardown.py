@@ -73,5 +73,5 @@ async def cancel_pending(core: BatchCore, poller: Poller) -> CancelReport | None
         "; resuming with the same journal collects them" if core.options.journal else "",
         ", ".join(not_cancelled[:20]) + (" ..." if len(not_cancelled) > 20 else ""),
     )
-    call_hook(core.options.on_event, report)
+    call_hook(core.on_event, report)
     return report

@@ -20,9 +20,10 @@ import anyio
 
 from .._constants import CLI_SINGLE_JOB_INDEX
 from ..api._schema_check import bundled_schema
+from ..batch._events import JobStateChanged
 from ..client._client import AsyncRunComfy
 from ..core._files import StoredFile
-from ..core._wire import Job, JobResult, JobState
+from ..core._wire import Job, JobState
 from ..store.downloads import Downloader, DownloadError
 from ._connection import Connection, connect
 from ._context import Context
@@ -226,12 +227,13 @@ async def _wait_and_show(
 ) -> int:
     streams = context.streams
 
-    def on_update(answer: JobResult) -> None:
-        if not answer.state.is_terminal and not context.quiet:
-            streams.say(f"{request_id}: {state_word(answer.state, answer.raw_state)}")
+    def on_event(event: object) -> None:
+        if isinstance(event, JobStateChanged) and not event.state.is_terminal \
+                and not context.quiet:
+            streams.say(f"{request_id}: {state_word(event.state, event.raw_state)}")
 
     result = await connection.client.wait(
-        request_id, timeout=args.timeout, raise_on_failure=False, on_update=on_update,
+        request_id, timeout=args.timeout, raise_on_failure=False, on_event=on_event,
         cancel_on_exit=owned,
     )
     files: Sequence[StoredFile] = ()

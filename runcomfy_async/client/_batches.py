@@ -25,6 +25,7 @@ from .._constants import (
 from ..api._api import Api
 from ..batch import Attach, Batch, BatchEvent, MapOptions
 from ..core._cost import Estimate
+from ..core._events import Hook
 from ..core._wire import Price
 from ..policies.adaptive_poll import PollPlanner
 from ._estimate import estimate_inputs
@@ -37,6 +38,8 @@ __all__ = ["BatchMethods"]
 
 class BatchMethods:
     """``map``, ``collect`` and ``estimate`` (a mixin of ``AsyncRunComfy``)."""
+
+    on_event: Hook | None = None
 
     @property
     def api(self) -> Api:
@@ -152,4 +155,5 @@ class BatchMethods:
                 max_spend=max_spend, assume_run_s=assume_run_s, track_cost=track_cost,
                 on_event=on_event,
             )
-        return Batch(self.api, self.validate, model_id, inputs, options, self.price_of)
+        return Batch(self.api, self.validate, model_id, inputs, options, self.price_of,
+                     self.on_event)

@@ -28,8 +28,9 @@ from .._constants import (
 )
 from ..api._api import Api
 from ..api._validation import validate_input
+from ..batch._events import JobSubmitted
 from ..core._errors import ConfigurationError
-from ..core._events import RetryEvent
+from ..core._events import Hook, call_hook
 from ..core._inputs import ModelInput, check_request_id, resolve_input
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
@@ -74,7 +75,11 @@ class AsyncRunComfy(BatchMethods):
         total_timeout: seconds for one whole attempt, upload included (None: no limit).
         max_connections, max_connections_per_host: limits of the connection pool.
         allow_insecure_http: allow a plain-http base URL for a non-loopback host.
-        on_retry: called with a :class:`~runcomfy_async.RetryEvent` before every retry.
+        on_event: the client-wide hook: called with every event of this client (each
+            request's :class:`~runcomfy_async.RequestFinished`, each
+            :class:`~runcomfy_async.RetryEvent`, the job events of ``submit``, ``wait``,
+            ``run`` and of every batch). What it raises is logged, never raised into the
+            call. ``runcomfy_async.telemetry.OpenTelemetryHook`` is one.
         clock, sleep, rand: injectable time and randomness, for exact tests.
     """
 
@@ -91,7 +96,7 @@ class AsyncRunComfy(BatchMethods):
         max_connections: int = MAX_CONNECTIONS,
         max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST,
         allow_insecure_http: bool = False,
-        on_retry: Callable[[RetryEvent], Any] | None = None,
+        on_event: Hook | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
         rand: Callable[[], float] = random.random,
@@ -112,7 +117,7 @@ class AsyncRunComfy(BatchMethods):
             base_url=self.base_url,
             token=resolve_token(api_token),
             retrier=Retrier(
-                policy=retry or RetryPolicy(), cooldown=Cooldown(clock), on_retry=on_retry,
+                policy=retry or RetryPolicy(), cooldown=Cooldown(clock), on_event=on_event,
                 clock=clock, sleep=sleep, rand=rand,
             ),
             timeouts=timeouts,
@@ -124,6 +129,7 @@ class AsyncRunComfy(BatchMethods):
         self._waiter = Waiter(self._api, clock=clock, sleep=sleep, rand=rand, schedule=poll,
                               budget=min(WAIT_MAX_CONCURRENT_POLLS, max_connections))
         self._models: ModelCatalog | None = None
+        self.on_event = on_event
 
     def __repr__(self) -> str:
         return f"<AsyncRunComfy base_url={str(self.base_url)!r}>"
@@ -226,7 +232,7 @@ class AsyncRunComfy(BatchMethods):
         """
         witness = SubmitRecord()
         try:
-            return await self._api.submit(model_id, payload, witness=witness, deadline=deadline)
+            job = await self._api.submit(model_id, payload, witness=witness, deadline=deadline)
         except anyio.get_cancelled_exc_class():
             if witness.job is not None:
                 rid = witness.job.request_id
@@ -244,6 +250,10 @@ class AsyncRunComfy(BatchMethods):
                     "exist: %s", witness.unknown_error,
                 )
             raise
+        call_hook(self.on_event, JobSubmitted(
+            index=None, model_id=model_id, request_id=job.request_id, attempt=1
+        ))
+        return job
 
     async def status(self, request_id: str) -> JobStatus:
         """The job's state (``GET /requests/{id}/status``), with its queue position."""
@@ -267,7 +277,7 @@ class AsyncRunComfy(BatchMethods):
         poll: PollSchedule | None = None,
         include_cost: bool = False,
         raise_on_failure: bool = True,
-        on_update: Callable[[JobResult], Any] | None = None,
+        on_event: Hook | None = None,
         cancel_on_exit: bool = False,
     ) -> JobResult:
         """Poll ``/result`` until the job is over, and return its result.
@@ -293,7 +303,9 @@ class AsyncRunComfy(BatchMethods):
             include_cost: ask for the cost in the final result.
             raise_on_failure: raise JobFailedError / JobCancelledError for a failed or
                 cancelled job (the default); when False, return the result whatever it is.
-            on_update: called with each answer whose state differs from the previous one.
+            on_event: this wait's own hook (beside the client's): a
+                :class:`~runcomfy_async.JobStateChanged` for each state a poll sees, then
+                a :class:`~runcomfy_async.JobEnded`.
             cancel_on_exit: cancel the job, if it may still be queued, when the wait times out
                 or is cancelled.
 
@@ -311,7 +323,7 @@ class AsyncRunComfy(BatchMethods):
         deadline = None if timeout is None else self._clock() + timeout
         return await self._waiter.wait_until(
             rid, deadline, timeout, poll or self.poll_schedule, include_cost,
-            raise_on_failure, on_update, cancel_on_exit=cancel_on_exit,
+            raise_on_failure, on_event, cancel_on_exit=cancel_on_exit,
         )
 
     async def run(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 import attrs
@@ -32,6 +31,7 @@ from .._constants import (
     WAIT_TARGET_LAG_FRACTION,
 )
 from ..api._api import Api
+from ..batch._events import JobEnded, JobStateChanged
 from ..core._errors import (
     MalformedResponseError,
     RateLimitedError,
@@ -39,7 +39,7 @@ from ..core._errors import (
     ServerError,
     TransportError,
 )
-from ..core._events import RetryEvent, call_hook
+from ..core._events import Hook, RetryEvent, call_hook, fan_out
 from ..core._job_errors import JobCancelledError, JobFailedError, WaitTimeoutError
 from ..core._wire import JobResult, JobState
 from ..http._retrying import Clock, Sleep
@@ -116,7 +116,7 @@ class Waiter:
         # One attempt per poll; the policy's other rules (Retry-After, cool-downs) stay.
         self._one_attempt = attrs.evolve(self._policy, max_attempts=1)
         self._cooldown = api.transport.retrier.cooldown
-        self._on_retry = api.transport.retrier.on_retry
+        self._on_event = api.transport.retrier.on_event  # the client-wide hook
 
     async def aclose(self) -> None:
         await self.scheduler.aclose()
@@ -129,7 +129,7 @@ class Waiter:
         schedule: PollSchedule | None,
         include_cost: bool,
         raise_on_failure: bool,
-        on_update: Callable[[JobResult], Any] | None,
+        on_event: Hook | None,
         *,
         cancel_on_exit: bool,
         model_id: str | None = None,
@@ -149,9 +149,11 @@ class Waiter:
         )
         last: JobResult | None = None
         try:
+            hook = fan_out(self._on_event, on_event)
             last = await self._poll_until_over(
-                rid, deadline, timeout, pacing, include_cost, on_update, cancel_on_exit
+                rid, deadline, timeout, pacing, include_cost, hook, cancel_on_exit
             )
+            call_hook(hook, JobEnded(request_id=rid, model_id=model_id, result=last))
             return self._finish(last, raise_on_failure)
         finally:
             pacing.over(last)
@@ -164,7 +166,7 @@ class Waiter:
         timeout: float | None,
         pacing: Pacing,
         include_cost: bool,
-        on_update: Callable[[JobResult], Any] | None,
+        hook: Hook | None,
         cancel_on_exit: bool,
     ) -> JobResult:
         last: JobResult | None = None
@@ -196,8 +198,11 @@ class Waiter:
                     continue
                 failures.count = 0
                 if answer is not None:
-                    if on_update is not None and (last is None or answer.state is not last.state):
-                        on_update(answer)
+                    if hook is not None and (last is None or answer.state is not last.state):
+                        call_hook(hook, JobStateChanged(
+                            index=None, request_id=rid, state=answer.state,
+                            raw_state=answer.raw_state,
+                        ))
                     last = answer
                     if answer.state.is_terminal:
                         return answer
@@ -288,7 +293,7 @@ class Waiter:
         path = f"/requests/{rid}/result"
         _log.info("retry %d/%d in %.2f s: %s (GET %s)", failures.count,
                   self._policy.max_attempts, decision.delay, decision.reason, path)
-        call_hook(self._on_retry, RetryEvent(
+        call_hook(self._on_event, RetryEvent(
             attempt=failures.count, max_attempts=self._policy.max_attempts,
             delay=decision.delay, reason=decision.reason, method="GET", path=path,
             request_id=rid,

@@ -52,11 +52,12 @@ class RetryEvent:
 
 @attrs.frozen(kw_only=True)
 class RequestFinished:
-    """One attempt of an API request ended: answered (``status``) or not (``error``).
+    """One attempt of an API request ended: with an answer the client used, or a failure.
 
     Attributes:
         method, path: the request (path only, never headers or query).
-        status: the HTTP status of the answer, or None when none came.
+        status: for a failure, the HTTP status of the answer (None when none came); None
+            for a success (a 2xx answer).
         seconds: how long the attempt took.
         attempt: its number among the call's attempts (1-based).
         error: why it failed, one line, when it did (a failure is an answer the client

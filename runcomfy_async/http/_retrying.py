@@ -25,7 +25,7 @@ import attrs
 
 from .._constants import COOLDOWN_DEFAULT_S, LOGGER_NAME
 from ..core._errors import APIError, RateLimitedError, RequestTimeoutError, TransportError
-from ..core._events import RetryEvent, call_hook
+from ..core._events import RequestFinished, RetryEvent, call_hook
 from ..policies import Attempt, FailureKind, RetryPolicy
 
 __all__ = ["CallHooks", "Cooldown", "Failure", "RateLimitSignal", "Retrier"]
@@ -47,12 +47,14 @@ class RateLimitSignal:
 
 @attrs.frozen
 class CallHooks:
-    """Who hears about one call's retries and 429s: the caller that made the call.
+    """Who hears about one call's requests, retries and 429s: the caller that made the call.
 
     A batch passes its own, so that its events are about its own requests only.
+    ``on_event`` hears a :class:`RequestFinished` per attempt and a :class:`RetryEvent`
+    before each retry.
     """
 
-    on_retry: Callable[[RetryEvent], Any] | None = None
+    on_event: Callable[[Any], Any] | None = None
     on_rate_limited: Callable[[RateLimitSignal], Any] | None = None
 
 
@@ -101,13 +103,14 @@ class Retrier:
     Attributes:
         policy: when and how long to wait.
         cooldown: the client's shared 429 cool-down.
-        on_retry: the client-wide retry hook (beside each call's own).
+        on_event: the client-wide hook (beside each call's own): a
+            :class:`RequestFinished` per attempt, a :class:`RetryEvent` before each retry.
         clock, sleep, rand: injectable for exact tests.
     """
 
     policy: RetryPolicy
     cooldown: Cooldown
-    on_retry: Callable[[RetryEvent], Any] | None = None
+    on_event: Callable[[Any], Any] | None = None
     clock: Clock = time.monotonic
     sleep: Sleep = anyio.sleep
     rand: Callable[[], float] = random.random
@@ -155,9 +158,17 @@ class Retrier:
                     await self.sleep(wait)
             if self.clock() >= end:
                 raise _deadline_error(last, method, path, request_id, model_id)
+            heard = self.on_event is not None or hooks.on_event is not None
+            began = self.clock() if heard else 0.0
             try:
-                return await attempt()
+                answer = await attempt()
             except Failure as failure:
+                if heard:
+                    self._finished(hooks, RequestFinished(
+                        method=method, path=path, status=failure.status,
+                        seconds=self.clock() - began, attempt=number, error=str(failure.error),
+                        request_id=request_id, model_id=model_id,
+                    ))
                 last = failure
                 decision = policy.decide(
                     Attempt(
@@ -186,9 +197,19 @@ class Retrier:
                     reason=decision.reason, method=method, path=path,
                     request_id=request_id, model_id=model_id,
                 )
-                call_hook(self.on_retry, event)
-                call_hook(hooks.on_retry, event)
+                self._finished(hooks, event)
                 await self.sleep(decision.delay)
+            else:
+                if heard:
+                    self._finished(hooks, RequestFinished(
+                        method=method, path=path, status=None, seconds=self.clock() - began,
+                        attempt=number, request_id=request_id, model_id=model_id,
+                    ))
+                return answer
+
+    def _finished(self, hooks: CallHooks, event: RequestFinished | RetryEvent) -> None:
+        call_hook(self.on_event, event)
+        call_hook(hooks.on_event, event)
 
     def _cool_down(self, policy: RetryPolicy, retry_after: float | None) -> float:
         if not policy.honour_retry_after:

@@ -240,7 +240,11 @@ async def test_without_a_deadline_failing_polls_end_when_the_retry_policy_gives_
     clock = QuietClock()
     retries: list[rc.RetryEvent] = []
     with sandbox(workers=1, faults=FaultPlan(result=EndpointFaults(server_error=1.0))) as sb:
-        async with client_of(sb, clock=clock, sleep=clock.sleep, on_retry=retries.append,
+        def on_event(event: object) -> None:
+            if isinstance(event, rc.RetryEvent):
+                retries.append(event)
+
+        async with client_of(sb, clock=clock, sleep=clock.sleep, on_event=on_event,
                              retry=rc.RetryPolicy(max_attempts=3)) as client:
             clock.scheduler = scheduler_of(client)
             job = await client.submit(STUCK, {"prompt": "never seen"})

@@ -176,7 +176,7 @@ async def test_retry_hook_and_log_line_for_every_retry(
         clock=clock,
         sleep=clock.sleep,
         rand=lambda: 0.5,
-        on_retry=events.append,
+        on_event=lambda e: events.append(e) if isinstance(e, rc.RetryEvent) else None,
     ) as client:
         http.get(RESULT_URL, status=503)
         http.get(RESULT_URL, status=500)
@@ -267,7 +267,7 @@ async def test_submit_to_a_refused_connection_is_retried_then_fails_clearly(
         retry=RetryPolicy(max_attempts=3),
         clock=clock,
         sleep=clock.sleep,
-        on_retry=attempts.append,
+        on_event=lambda e: attempts.append(e) if isinstance(e, rc.RetryEvent) else None,
     ) as client:
         with pytest.raises(rc.ConnectionFailedError, match="could not connect"):
             await client.submit(MODEL, {"prompt": "a fox"})

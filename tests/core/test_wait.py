@@ -51,10 +51,13 @@ async def test_wait_polls_result_on_the_schedule_until_done(
 async def test_unknown_state_keeps_polling_and_surfaces_raw(
     http: aioresponses, client: AsyncRunComfy, clock: FakeClock
 ) -> None:
-    seen: list[rc.JobResult] = []
+    seen: list[rc.JobStateChanged] = []
     http.get(RESULT_URL, payload={"request_id": RID, "status": "warming_up", "extra": 1})
     http.get(RESULT_URL, payload=DONE)
-    result = await client.wait(RID, on_update=seen.append, timeout=60)
+    result = await client.wait(
+        RID, timeout=60,
+        on_event=lambda e: seen.append(e) if isinstance(e, rc.JobStateChanged) else None,
+    )
     assert seen[0].state is rc.JobState.UNKNOWN
     assert seen[0].raw_state == "warming_up"
     assert result.ok
