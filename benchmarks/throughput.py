@@ -164,7 +164,8 @@ async def _main(quick: bool) -> dict[str, Any]:
         f"Rounds in the order {', '.join(order)}, after a 200-job warm-up of each; each "
         "variant is credited with its best round.",
         f"AdaptivePoll's cold start: until {cold.min_samples} durations are known, the first "
-        f"poll comes {cold.cold.first_delay:g} s after the submit.",
+        f"poll goes {cold.min_interval * 1000:g} ms after the submit (its answer comes one "
+        "round trip later), and each next one waits as long as the job's age.",
         "Requests per job are counted by the sandbox, not by the client.",
         "'client core busy' near 100 % means the client's CPU was the limit; well below, "
         "latency was (waits between requests, or other processes on the shared machine). "

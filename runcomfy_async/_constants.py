@@ -160,8 +160,6 @@ ADAPTIVE_MIN_SIGMA: Final = 0.05
 ADAPTIVE_MAX_SCHEDULE: Final = 400
 # The largest share of the still-running jobs expected to finish between two polls.
 ADAPTIVE_MAX_SHARE_PER_POLL: Final = 0.1
-# Bisection steps when sizing one poll step (to about 0.01 % of the longest interval).
-ADAPTIVE_STEP_BISECTIONS: Final = 14
 # After the schedule ends, each further poll waits this fraction of the age (tail backoff).
 ADAPTIVE_TAIL_GROWTH: Final = 0.25
 
@@ -286,9 +284,10 @@ ADAPTIVE_FIT_TOLERANCE: Final = 0.05
 ADAPTIVE_FIT_MAX_RESCALE: Final = 16.0
 ADAPTIVE_FIT_BRACKET_MARGIN: Final = 0.1
 # Cold start (fewer than min_samples durations known): each poll waits this fraction of the
-# job's age (its first answer's age is one measured round trip), at most the cap and the
-# same fraction of the shortest duration seen, jittered.
-ADAPTIVE_COLD_AGE_FRACTION: Final = 0.5
+# job's age (its first answer's age is one measured round trip: 1 doubles the age at each
+# poll), at most the cap and a fraction of the shortest duration seen, jittered.
+ADAPTIVE_COLD_AGE_FRACTION: Final = 1.0
+ADAPTIVE_COLD_SHORTEST_FRACTION: Final = 0.5
 ADAPTIVE_COLD_MAX_DELAY_S: Final = 5.0
 ADAPTIVE_COLD_JITTER: Final = 0.1
 

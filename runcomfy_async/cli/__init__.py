@@ -22,6 +22,7 @@ This module imports nothing heavy: the command line's own dependencies (``rich``
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,14 @@ def main(argv: Sequence[str] | None = None, *, program: Sequence[str] = PROGRAM)
         program: the words that start the program, for help texts and the resume command
             a batch prints (``python -m runcomfy_async`` passes its own).
     """
+    if (sys.argv[1:] if argv is None else list(argv)) == ["--version"]:
+        # Answered before anything is imported (argparse, rich, the client, aiohttp): a
+        # version check is instant. The parser's own --version prints the same line.
+        from .._version import __version__
+
+        prog = " ".join([os.path.basename(program[0]), *program[1:]])
+        sys.stdout.write(f"{prog} {__version__}\n")
+        return 0
     missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
     if missing:
         sys.stderr.write(

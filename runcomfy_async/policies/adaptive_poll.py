@@ -15,18 +15,25 @@ log-normal fitted to recent durations; the constant of proportionality is then c
 on those same durations so that the expected lag is a set fraction of the mean duration
 (3.5 % by default, which keeps a batch's makespan within a few percent of zero-lag polling).
 
-Until a model has a few finished jobs, polls back off geometrically from a short delay.
+A refit runs on the event loop, so it costs a fraction of a millisecond whatever the batch
+(:mod:`._adaptive_fit`; :meth:`AdaptivePoll.refit_work` counts what it went through).
+
+Until a model has a few finished jobs, a job is polled at once, then each poll waits as long
+as the job's age (doubling it): the first answer's age is the measured round trip, so quick
+jobs are seen as soon as the connection allows, and a long job costs polls in the logarithm
+of its duration in round trips. Once a job has finished, no wait exceeds half its duration;
+ages at which enough jobs were still running, with none finished sooner, are skipped.
 
 Everything here is sans-IO: planners return ages, the batch scheduler keeps the heap.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
-import statistics
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -34,17 +41,19 @@ from typing import Protocol
 import attrs
 
 from .._constants import (
+    ADAPTIVE_COLD_AGE_FRACTION,
+    ADAPTIVE_COLD_JITTER,
+    ADAPTIVE_COLD_MAX_DELAY_S,
+    ADAPTIVE_COLD_SHORTEST_FRACTION,
     ADAPTIVE_MAX_INTERVAL_S,
-    ADAPTIVE_MAX_SCHEDULE,
     ADAPTIVE_MAX_SHARE_PER_POLL,
     ADAPTIVE_MIN_INTERVAL_S,
-    ADAPTIVE_MIN_SIGMA,
     ADAPTIVE_SHORTEST_S,
-    ADAPTIVE_STEP_BISECTIONS,
     ADAPTIVE_TAIL_GROWTH,
     ADAPTIVE_TARGET_LAG_FRACTION,
 )
 from ..core._validate import finite_positive
+from ._adaptive_fit import fit_schedule
 from .poll import PollSchedule
 
 __all__ = ["AdaptivePoll", "BackoffPoll", "FixedIntervalPoll", "PollPlanner"]
@@ -103,14 +112,24 @@ class BackoffPoll:
         """Backoff learns nothing."""
 
 
-
-
-@attrs.define
 class _ModelTimes:
-    samples: deque[float]
-    new_since_fit: int = 0
-    fitted_at: float = -math.inf
-    schedule: list[float] | None = None
+    """What the planner knows of one model (a plain class: one per model, made often)."""
+
+    __slots__ = ("fitted_at", "fitted_on", "logs", "new_since_fit", "ordered", "recent",
+                 "scale", "schedule", "shortest", "survivors", "work")
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque()  # the window, oldest first: the next to leave
+        self.ordered: list[float] = []  # the same durations, sorted
+        self.logs: list[float] = []  # their logarithms, in the same order
+        self.new_since_fit = 0
+        self.fitted_at = -math.inf
+        self.fitted_on = 0  # how many durations the last refit had
+        self.schedule: list[float] | None = None
+        self.scale: float | None = None  # the last refit's constant: the next one's start
+        self.work = 0  # grid points, durations and poll ages the last refit went through
+        self.shortest = math.inf  # the shortest duration seen, for the cold start
+        self.survivors: list[float] = []  # min-heap: the oldest ages seen still running
 
 
 @attrs.define
@@ -120,7 +139,11 @@ class AdaptivePoll:
     Args:
         target_lag_fraction: expected detection lag, as a fraction of the mean duration.
         min_interval, max_interval: the closest and farthest two polls may be.
-        cold: the schedule used until a model has ``min_samples`` finished jobs.
+        cold: a fixed schedule for a model's jobs until it has ``min_samples`` finished
+            jobs. None (the default) polls at once, then waits the job's age before each
+            poll (from the first answer's age, one measured round trip; at most half the
+            shortest duration seen, and 5 s), and skips ages before which ``min_samples``
+            jobs were seen still running and none finished.
         window: how many recent durations per model are remembered.
         min_samples: durations needed before the learned schedule is used.
         refit_every: new durations between two refits (refits are also at most one per
@@ -128,6 +151,7 @@ class AdaptivePoll:
         max_share_per_poll: the largest share of still-running jobs expected to finish
             between two polls (bounds long steps where the hazard is low).
         clock: a monotonic clock, for the refit throttle.
+        rand: a source of uniform floats in [0, 1), for jitter.
     """
 
     target_lag_fraction: float = attrs.field(
@@ -135,9 +159,7 @@ class AdaptivePoll:
     )
     min_interval: float = attrs.field(default=ADAPTIVE_MIN_INTERVAL_S, validator=finite_positive)
     max_interval: float = attrs.field(default=ADAPTIVE_MAX_INTERVAL_S, validator=finite_positive)
-    cold: PollSchedule = attrs.field(
-        factory=lambda: PollSchedule(first_delay=0.1, growth=1.5, max_delay=5.0, jitter=0.1)
-    )
+    cold: PollSchedule | None = None
     window: int = 256
     min_samples: int = 8
     refit_every: int = 16
@@ -156,135 +178,87 @@ class AdaptivePoll:
     def _times(self, model_id: str) -> _ModelTimes:
         times = self._models.get(model_id)
         if times is None:
-            times = self._models[model_id] = _ModelTimes(deque(maxlen=self.window))
+            times = self._models[model_id] = _ModelTimes()
         return times
 
     def observe(self, model_id: str, duration: float) -> None:
         if not math.isfinite(duration) or duration < 0:
             return
         times = self._times(model_id)
-        times.samples.append(max(duration, ADAPTIVE_SHORTEST_S))
+        duration = max(duration, ADAPTIVE_SHORTEST_S)
+        # Sorted as they arrive (a binary search and a short memmove each), so that a refit
+        # never sorts, whatever the number of durations seen.
+        if len(times.recent) >= self.window:
+            leaving = bisect_left(times.ordered, times.recent.popleft())
+            del times.ordered[leaving], times.logs[leaving]
+        at = bisect_right(times.ordered, duration)
+        times.ordered.insert(at, duration)
+        times.logs.insert(at, math.log(duration))
+        times.recent.append(duration)
+        times.shortest = min(times.shortest, duration)
         times.new_since_fit += 1
 
     def schedule_for(self, model_id: str) -> list[float] | None:
         """The learned poll ages for ``model_id`` (refitted when due), or None while cold."""
         times = self._times(model_id)
-        if len(times.samples) < self.min_samples:
+        if len(times.recent) < self.min_samples:
             return None
         if times.schedule is not None and times.new_since_fit < self.refit_every:
             return times.schedule  # the common case, without reading the clock
         now = self.clock()
-        if times.schedule is None or now - times.fitted_at >= self.refit_interval:
-            times.schedule = self._fit(list(times.samples))
+        # Early on the throttle would keep a fit of the few quickest jobs, the first to
+        # finish, for a whole interval: a sample more than twice as large is refitted at
+        # once (a handful of refits per model, each a fraction of a millisecond).
+        if (times.schedule is None or now - times.fitted_at >= self.refit_interval
+                or len(times.recent) > 2 * times.fitted_on):
+            times.schedule, times.scale, times.work = fit_schedule(
+                times.ordered, times.logs, times.scale,
+                target_lag_fraction=self.target_lag_fraction, min_interval=self.min_interval,
+                max_interval=self.max_interval, max_share_per_poll=self.max_share_per_poll,
+            )
             times.new_since_fit = 0
             times.fitted_at = now
+            times.fitted_on = len(times.recent)
         return times.schedule
+
+    def refit_work(self, model_id: str) -> int:
+        """How many grid points, durations and poll ages the last refit of a model went
+        through: bounded by the window, the grid and ``ADAPTIVE_MAX_SCHEDULE`` per
+        candidate, however many durations were seen (0 before the first refit)."""
+        times = self._models.get(model_id)
+        return times.work if times is not None else 0
 
     def next_poll_at(self, model_id: str, age: float, polls: int) -> float:
         schedule = self.schedule_for(model_id)
         if schedule is None:
-            return age + self.cold.delay(polls, self.rand)
+            return self._cold(model_id, age, polls)
         i = bisect_right(schedule, age)
         if i < len(schedule):
             return schedule[i]
         tail = min(self.max_interval, max(self.min_interval, age * ADAPTIVE_TAIL_GROWTH))
         return age + tail
 
-    # --- Fitting -------------------------------------------------------------------------
-
-    def _fit(self, samples: list[float]) -> list[float]:
-        logs = [math.log(d) for d in samples]
-        mu = statistics.fmean(logs)
-        sigma = max(statistics.pstdev(logs), ADAPTIVE_MIN_SIGMA)
-        mean = statistics.fmean(samples)
-        target = self.target_lag_fraction * mean
-        horizon = max(max(samples), math.exp(mu + 3.5 * sigma))
-        ordered = sorted(samples)
-
-        def lag_of(schedule: list[float]) -> float:
-            total = 0.0
-            for d in ordered:
-                i = bisect_right(schedule, d)
-                total += (schedule[i] - d) if i < len(schedule) else self.max_interval
-            return total / len(ordered)
-
-        # Expected lag grows with the constant: bisect on its logarithm for the largest
-        # constant (fewest polls) that meets the target. When none does (the target is
-        # below what min_interval allows), the densest schedule is the best there is.
-        lo, hi = math.log(1e-6), math.log(1e3)
-        best = self._build(mu, sigma, horizon, math.exp(lo))
-        for _ in range(28):
-            mid = (lo + hi) / 2
-            schedule = self._build(mu, sigma, horizon, math.exp(mid))
-            if lag_of(schedule) > target:
-                hi = mid
-            else:
-                lo, best = mid, schedule
-        return best
-
-    def _build(self, mu: float, sigma: float, horizon: float, scale: float) -> list[float]:
-        """Poll ages from 0 to ``horizon`` spaced ``scale / sqrt(hazard)``, clamped.
-
-        Each step is the longest ``s`` with ``s <= spacing(max(h(age), h(age + s)))``: it
-        may cross a region where completions are unlikely in one stride, but it ends no
-        later than the density of completions where it lands allows.
-        """
-
-        # Every schedule reaches the horizon within ADAPTIVE_MAX_SCHEDULE polls; otherwise a dense
-        # candidate would stop short, and its lag would no longer fall as polls get denser
-        # (which the calibration's bisection relies on).
-        floor = max(self.min_interval, horizon / ADAPTIVE_MAX_SCHEDULE)
-
-        def spacing(hazard: float) -> float:
-            if hazard <= 0:
-                return self.max_interval
-            return min(self.max_interval, max(floor, scale / math.sqrt(hazard)))
-
-        distribution = statistics.NormalDist(mu, sigma)
-        ages: list[float] = []
-        age = 0.0
-        while age < horizon:
-            # No step may span more than a share of the jobs still running: the hazard rule
-            # assumes short steps, and a long early step would make an early finisher wait
-            # out all of it.
-            done = distribution.cdf(math.log(age)) if age > 0 else 0.0
-            reach = done + (1.0 - done) * self.max_share_per_poll
-            quantile_step = (
-                math.exp(distribution.inv_cdf(reach)) - age if reach < 1.0 else self.max_interval
-            )
-            here = _lognormal_hazard(age, mu, sigma)
-            longest = spacing(here)
-            if longest <= floor or longest <= spacing(
-                max(here, _lognormal_hazard(age + longest, mu, sigma))
-            ):
-                step = longest
-            else:
-                lo, hi = floor, longest
-                for _ in range(ADAPTIVE_STEP_BISECTIONS):
-                    mid = (lo + hi) / 2
-                    if mid <= spacing(max(here, _lognormal_hazard(age + mid, mu, sigma))):
-                        lo = mid
-                    else:
-                        hi = mid
-                step = lo
-            step = max(floor, min(step, quantile_step))
-            age += step
-            ages.append(age)
-        return ages
-
-
-_SQRT2 = math.sqrt(2.0)
-_SQRT2PI = math.sqrt(2.0 * math.pi)
-
-
-def _lognormal_hazard(t: float, mu: float, sigma: float) -> float:
-    """h(t) = f(t) / S(t) of a log-normal; 0 at t <= 0."""
-    if t <= 0:
-        return 0.0
-    z = (math.log(t) - mu) / sigma
-    survival = 0.5 * math.erfc(z / _SQRT2)
-    if survival < 1e-12:
-        # Far in the tail the ratio tends to z / (sigma t) (Mills' ratio).
-        return max(z, 0.0) / (sigma * t)
-    density = math.exp(-0.5 * z * z) / (t * sigma * _SQRT2PI)
-    return density / survival
+    def _cold(self, model_id: str, age: float, polls: int) -> float:
+        if self.cold is not None:
+            return age + self.cold.delay(polls, self.rand)
+        times = self._times(model_id)
+        survivors = times.survivors
+        if polls:
+            # A job still running at this age. Keep the min_samples oldest such ages: the
+            # youngest of them is an age that many jobs outlived.
+            if len(survivors) < self.min_samples:
+                heapq.heappush(survivors, age)
+            elif age > survivors[0]:
+                heapq.heapreplace(survivors, age)
+        outlived = survivors[0] if len(survivors) >= self.min_samples else 0.0
+        # At age 0 this is min_interval: the first poll goes at once, and its answer comes
+        # one round trip later, which is the age the next delay grows from. Once a job has
+        # finished in S seconds, the others are likely to finish within a few S: no delay
+        # exceeds a fraction of S (a cold delay is a commitment, kept after the planner has
+        # learned better).
+        longest = min(ADAPTIVE_COLD_MAX_DELAY_S,
+                      times.shortest * ADAPTIVE_COLD_SHORTEST_FRACTION)
+        delay = min(longest, max(self.min_interval, age * ADAPTIVE_COLD_AGE_FRACTION))
+        delay *= 1.0 + ADAPTIVE_COLD_JITTER * (2.0 * self.rand() - 1.0)
+        # No poll before an age that many jobs outlived, unless one finished sooner.
+        return max(min(outlived, times.shortest), age + delay)

@@ -55,11 +55,12 @@ async def test_the_client_hook_hears_requests_and_the_jobs_of_run(sandbox: Sandb
     async with client_of(sandbox, on_event=events.append) as client:
         result = await client.run(QUICK, {"prompt": "a fox"})
     requests = [e for e in events if isinstance(e, RequestFinished)]
-    assert [(r.method, r.status, r.error) for r in requests][0] == ("POST", None, None)
+    assert next((r.method, r.status, r.error) for r in requests) == ("POST", None, None)
     assert {r.path.split("/")[-1] for r in requests[1:]} == {"result"}
     assert all(r.seconds >= 0 for r in requests)
     jobs = [e for e in events if not isinstance(e, RequestFinished)]
-    assert kinds(jobs)[0] == "JobSubmitted" and kinds(jobs)[-1] == "JobEnded"
+    assert kinds(jobs)[0] == "JobSubmitted"
+    assert kinds(jobs)[-1] == "JobEnded"
     assert {e.request_id for e in jobs} == {result.request_id}
     assert jobs[-1].result.state is rc.JobState.SUCCEEDED
 
@@ -81,7 +82,8 @@ async def test_the_client_hook_hears_retries_and_batches_and_each_call_its_own(
                               on_event=batch_events.append) as outcomes:
             batch = [outcome async for outcome in outcomes]
     retries = [e for e in client_events if isinstance(e, rc.RetryEvent)]
-    assert retries and {e.request_id for e in retries} == {lone.request_id}
+    assert retries
+    assert {e.request_id for e in retries} == {lone.request_id}
     assert any(isinstance(e, RequestFinished) and e.status == 503 for e in client_events)
     completed = [e for e in batch_events if isinstance(e, rc.JobCompleted)]
     assert sorted(e.outcome.index for e in completed) == [0, 1, 2]
@@ -109,7 +111,8 @@ async def test_a_hook_that_raises_is_logged_and_never_breaks_a_call(
             )
             async with client.map(QUICK, [{"prompt": "y"}], on_event=broken) as outcomes:
                 (outcome,) = [o async for o in outcomes]
-    assert result.ok and outcome.ok
+    assert result.ok
+    assert outcome.ok
     assert {"RequestFinished", "JobSubmitted", "JobStateChanged", "JobEnded",
             "JobCompleted"} <= set(seen)
     assert "an event hook raised" in caplog.text

@@ -50,3 +50,17 @@ def test_every_public_name_resolves_from_the_package() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     assert not hasattr(sandbox_package, "Sandbx")
+
+
+def test_loading_the_plugin_imports_neither_the_client_nor_aiohttp() -> None:
+    # The plugin's package imports `runcomfy_async` first, whose names are imported on use:
+    # every pytest run of every project that installs us pays for pytest alone.
+    program = (
+        "import sys\nimport runcomfy_async.sandbox.pytest_plugin\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith("
+        "('runcomfy_async.client', 'runcomfy_async.batch', 'aiohttp', 'anyio', 'cattrs')))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == []
