@@ -38,11 +38,13 @@ def test_the_command_line_entry_point_imports_nothing_heavy_until_it_runs() -> N
 
 
 def loaded_after(statement: str, prefixes: tuple[str, ...]) -> list[str]:
-    """The modules starting with one of ``prefixes`` that a fresh interpreter holds after
-    running ``statement``."""
+    """The modules starting with one of ``prefixes`` that ``statement`` loads in a fresh
+    interpreter. Only what the statement loads: under ``pytest --cov`` the interpreter starts
+    with coverage measuring it, and coverage itself holds ``sqlite3``."""
     probe = (
-        f"import sys\n{statement}\n"
-        f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+        f"import sys\nbefore = set(sys.modules)\n{statement}\n"
+        f"print('\\n'.join(sorted(m for m in set(sys.modules) - before "
+        f"if m.startswith({prefixes!r}))))"
     )
     return subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
