@@ -86,9 +86,13 @@ class BatchProgress:
         return sum(getattr(self, state.value) for state in _FINAL_STATES)
 
     def move(self, old: Phase | InputState | None, new: Phase | InputState) -> None:
+        # `_value_` is the plain attribute behind `.value`, which on Python 3.11+ is a
+        # descriptor call: this runs three times per job.
         if old is not None:
-            setattr(self, old.value, getattr(self, old.value) - 1)
-        setattr(self, new.value, getattr(self, new.value) + 1)
+            name = old._value_
+            setattr(self, name, getattr(self, name) - 1)
+        name = new._value_
+        setattr(self, name, getattr(self, name) + 1)
 
     def snapshot(self) -> dict[str, int | float]:
         out: dict[str, int | float] = attrs.asdict(self)

@@ -31,6 +31,7 @@ import anyio
 
 from .._constants import LOGGER_NAME
 from ..core._errors import RunComfyError
+from ..core._semaphore import Semaphore
 from ..http._retrying import Clock, Sleep
 
 __all__ = ["PollScheduler"]
@@ -62,7 +63,7 @@ class PollScheduler:
         self._active = 0  # waits in progress (queued, polling, or between the two)
         self._driver: asyncio.Task[None] | None = None
         self._nap: anyio.CancelScope | None = None
-        self._budget = asyncio.Semaphore(budget)
+        self._budget = Semaphore(budget)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -94,7 +95,7 @@ class PollScheduler:
         return self._driver is not None and not self._driver.done()
 
     @property
-    def budget(self) -> asyncio.Semaphore:
+    def budget(self) -> Semaphore:
         """Held by a wait for the one request of each poll."""
         return self._budget
 
@@ -217,4 +218,4 @@ class PollScheduler:
         self._queued = self._dead = self._active = 0
         self._driver = None
         self._nap = None
-        self._budget = asyncio.Semaphore(self._budget_size)
+        self._budget = Semaphore(self._budget_size)

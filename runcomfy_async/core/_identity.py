@@ -14,9 +14,14 @@ from typing import Any
 __all__ = ["canonical_json", "fingerprint_of", "input_fingerprint"]
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time,
+# once per submit. The same options, so the same text as json.dumps gives.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: object) -> str:
     """Compact JSON with sorted keys: the same input always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def input_fingerprint(model_id: str, payload: Mapping[str, Any]) -> str:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
-from .._constants import MAX_RESPONSE_BYTES
+from .._constants import MAX_RESPONSE_BYTES, ONE_READ_BYTES, REDIRECT_QUOTE_CHARS
 from ..core._errors import (
     APIError,
     AuthenticationError,
@@ -110,7 +110,7 @@ def interpret(
 ) -> Any:
     """The parsed JSON of a 2xx answer; for anything else, raise its :class:`Failure`."""
     try:
-        body: Any = json.loads(raw) if raw else None
+        body: Any = _loads(raw) if raw else None
         parsed = True
     except _UNPARSABLE:
         body, parsed = None, False
@@ -134,8 +134,8 @@ def interpret(
         raise Failure(
             FailureKind.CLIENT_ERROR,
             MalformedResponseError(
-                f"unexpected redirect to {quote_body(location or '?', 120)}; not followed, "
-                "so that the token goes only to the API host",
+                f"unexpected redirect to {quote_body(location or '?', REDIRECT_QUOTE_CHARS)}; "
+                "not followed, so that the token goes only to the API host",
                 status=status,
                 request_id=request_id,
                 model_id=model_id,
@@ -199,6 +199,15 @@ def _kind_for(status: int, error_code: int | None) -> FailureKind:
     return FailureKind.CLIENT_ERROR
 
 
+def _loads(raw: bytes) -> Any:
+    """JSON from an answer: decoded as UTF-8 first (what the API sends), which spares
+    ``json.loads`` its encoding detection; any other encoding it detects still parses."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:  # not UTF-8, a byte-order mark, or not JSON: the full rules say
+        return json.loads(raw)
+
+
 class BodyTooLarge(Exception):
     """An answer over ``MAX_RESPONSE_BYTES``: refused before it is read into memory."""
 
@@ -206,13 +215,20 @@ class BodyTooLarge(Exception):
         self.status = status
 
 
-async def read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, or BodyTooLarge past MAX_RESPONSE_BYTES (never read past the cap)."""
+async def read_capped(
+    response: aiohttp.ClientResponse, progress: Callable[[], None] | None = None
+) -> bytes:
+    """The whole body, or BodyTooLarge past MAX_RESPONSE_BYTES (never read past the cap).
+
+    ``progress`` is called as each piece of a long or unsized body arrives (the read
+    timeout counts from the last one); a short sized body is read in one go.
+    """
     length = response.content_length
     if length is not None:
         if length > MAX_RESPONSE_BYTES:
             raise BodyTooLarge(response.status)
-        return await response.read()
+        if length <= ONE_READ_BYTES or progress is None:
+            return await response.read()
     chunks = []
     size = 0
     async for chunk in response.content.iter_any():
@@ -220,6 +236,8 @@ async def read_capped(response: aiohttp.ClientResponse) -> bytes:
         if size > MAX_RESPONSE_BYTES:
             raise BodyTooLarge(response.status)
         chunks.append(chunk)
+        if progress is not None:
+            progress()
     return b"".join(chunks)
 
 

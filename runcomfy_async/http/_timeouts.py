@@ -2,7 +2,8 @@
 
 aiohttp's own ``connect`` timeout would also time the wait for a pooled connection; this
 project keeps that wait outside every timer (a request that never got a connection was
-certainly not sent), so only ``sock_connect`` is set for it.
+certainly not sent), so only ``sock_connect`` is set for it. ``read`` and ``total`` are
+timed by the transport's sweep (:mod:`._watchdog`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class Timeouts:
     read: float = attrs.field(default=READ_TIMEOUT_S, validator=seconds_or_none)
     total: float | None = attrs.field(default=TOTAL_TIMEOUT_S, validator=seconds_or_none)
 
-    def for_aiohttp(self, cap: float | None = None) -> aiohttp.ClientTimeout:
-        total = self.total
-        if cap is not None:
-            total = cap if total is None else min(total, cap)
+    def for_aiohttp(self, *, time_reads: bool = False) -> aiohttp.ClientTimeout:
+        """What aiohttp times itself: opening a connection, and (``time_reads``) the reads
+        of an answer to a large upload. Everything else is timed by the transport's one
+        sweep (:mod:`._watchdog`), not by a loop timer per request."""
         return aiohttp.ClientTimeout(
-            total=total, connect=None, sock_connect=self.connect, sock_read=self.read
+            total=None, connect=None, sock_connect=self.connect,
+            sock_read=self.read if time_reads else None,
         )

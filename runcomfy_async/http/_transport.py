@@ -34,6 +34,8 @@ from .._constants import (
     LOGGER_NAME,
     MAX_REQUEST_BYTES,
     MODEL_URLS_KEPT,
+    TIMEOUT_SWEEP_S,
+    UPLOAD_TIMED_BY_AIOHTTP_BYTES,
 )
 from .._version import __version__
 from ..core._errors import (
@@ -42,10 +44,12 @@ from ..core._errors import (
     RunComfyError,
 )
 from ..core._identity import canonical_json
+from ..core._semaphore import Semaphore
 from ..policies import RetryPolicy
 from ._answers import TIMEOUTS, BodyTooLarge, failure_for, interpret, read_capped
 from ._retrying import NO_HOOKS, CallHooks, Failure, Retrier
 from ._timeouts import Timeouts
+from ._watchdog import Watchdog
 
 __all__ = ["Transport", "encode_body"]
 
@@ -111,7 +115,9 @@ class Transport:
             "Accept": "application/json",
         }
         self._timeout = timeouts.for_aiohttp()
-        self._connections = asyncio.Semaphore(max_connections_per_host)
+        self._upload_timeout = timeouts.for_aiohttp(time_reads=True)
+        self._watchdog = Watchdog(TIMEOUT_SWEEP_S)
+        self._connections = Semaphore(max_connections_per_host)
         self._model_urls: dict[str, URL] = {}
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
@@ -150,6 +156,7 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session and its connections. Safe to call twice."""
         self._closed = True
+        self._watchdog.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -226,26 +233,48 @@ class Transport:
         session = self._session or self._get_session()
         # A bodiless POST (cancel) says nothing about a content type.
         headers = _JSON_BODY if data is not None else None
-        timeout = self._timeout if timeout_cap is None else self.timeouts.for_aiohttp(timeout_cap)
+        # Only a large body takes a while to upload: then aiohttp times the reads from the
+        # end of the upload; otherwise the sweep times them from the start of the attempt.
+        uploads = data is not None and len(data) > UPLOAD_TIMED_BY_AIOHTTP_BYTES
+        timeouts = self.timeouts
+        total = timeouts.total
+        if timeout_cap is not None:
+            total = timeout_cap if total is None else min(total, timeout_cap)
+        watch = self._watchdog.watch(total, None if uploads else timeouts.read)
         t0 = time.perf_counter() if _log.isEnabledFor(logging.DEBUG) else 0.0
         failure: Failure | None = None
+        raw: bytes | None = None
         try:
             async with session.request(
                 method, url, params=params, data=data, headers=headers,
-                allow_redirects=False, timeout=timeout,
-                # aiohttp would label an empty POST application/octet-stream.
-                skip_auto_headers=_NO_CONTENT_TYPE if data is None else None,
+                allow_redirects=False, timeout=self._upload_timeout if uploads else None,
+                # aiohttp would label an empty POST application/octet-stream (a GET it
+                # leaves alone, and skipping costs a set per request).
+                skip_auto_headers=_NO_CONTENT_TYPE if data is None and method == "POST"
+                else None,
             ) as response:
                 status = response.status
-                raw = await read_capped(response)
+                watch.progress()
+                raw = await read_capped(response, watch.progress)
                 retry_after_header = response.headers.get("Retry-After")
                 location = response.headers.get("Location")
+        except asyncio.CancelledError:
+            if not watch.timed_out():
+                raise
+            if raw is None:  # the answer was not read: as aiohttp's timeouts would say
+                failure = failure_for(
+                    TimeoutError(f"{watch.fired} timeout"), self._origin, method, path,
+                    request_id, model_id,
+                )
         except (aiohttp.ClientError, OSError, *TIMEOUTS, BodyTooLarge) as exc:
             failure = failure_for(exc, self._origin, method, path, request_id, model_id)
+        finally:
+            self._watchdog.unwatch(watch)
         if failure is not None:
             # Raised outside the except block, so that the error keeps no link to aiohttp's
             # exception: its request_info holds our request headers, the token among them.
             raise failure
+        assert raw is not None
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s -> %d in %.1f ms%s%s",

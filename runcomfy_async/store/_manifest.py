@@ -31,7 +31,7 @@ from ..core._files import StoredFile
 from ..core._timings import Timings
 from ..core._wire import converter
 
-__all__ = ["Manifest", "ManifestRecord", "Timings", "read_manifest"]
+__all__ = ["Manifest", "ManifestRecord", "Timings", "read_manifest", "read_manifest_ids"]
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +166,35 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRecord]:
             except ValueError:
                 continue
     return records
+
+
+def read_manifest_ids(path: str | os.PathLike[str]) -> tuple[set[int], set[str]]:
+    """The input indices and the request ids a manifest records, without building records:
+    what a resumed batch needs of it. A 100,000-line manifest as records is hundreds of
+    thousands of objects, whose garbage collection stalls every thread (the event loop's
+    too) for a quarter of a second at a time; this keeps two sets.
+
+    Lines that are not complete JSON objects with an integer index are skipped, as
+    :func:`read_manifest` skips them.
+    """
+    indices: set[int] = set()
+    request_ids: set[str] = set()
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                data = json.loads(line)
+            except ValueError:  # a cut last line, not UTF-8, not JSON
+                continue
+            if not isinstance(data, dict):
+                continue
+            index = data.get("index")
+            if not isinstance(index, int) or isinstance(index, bool):
+                continue
+            indices.add(index)
+            request_id = data.get("request_id")
+            if isinstance(request_id, str) and request_id:
+                request_ids.add(request_id)
+    return indices, request_ids
 
 
 def _ends_mid_line(path: Path) -> bool:
