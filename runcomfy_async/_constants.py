@@ -22,6 +22,14 @@ READ_TIMEOUT_S: Final = 60.0
 # One whole attempt, upload included: it also bounds how long a shielded submit can hold up
 # a cancellation. Sized for a 64 MiB body on a slow uplink.
 TOTAL_TIMEOUT_S: Final = 300.0
+# How often the transport's one deadline sweep looks at the attempts in flight: timeouts and
+# callers' deadlines end an attempt within this much of their time. One sweep per client
+# replaces a loop timer (or two) per request.
+TIMEOUT_SWEEP_S: Final = 0.05
+# A request body over this many bytes may take a while to upload: its read timeout is then
+# timed by aiohttp from the end of the upload (exact, and rare), not by the sweep from the
+# start of the attempt.
+UPLOAD_TIMED_BY_AIOHTTP_BYTES: Final = 64 * 1024
 # Below common server idle timeouts (60 s and more), so that we rarely reuse a connection
 # the server is closing: for a submit, that race turns into an "outcome unknown".
 KEEPALIVE_TIMEOUT_S: Final = 15.0
@@ -33,6 +41,13 @@ MAX_CONNECTIONS_PER_HOST: Final = 100
 ERROR_BODY_QUOTE_CHARS: Final = 300
 # A value quoted in a repr or an input problem is cut to this many characters.
 REPR_CHARS: Final = 80
+# A validation error's ``detail`` list: the items listed in its message at most, and each
+# plain-text item cut to this many characters (a 422 may list every field of a large input).
+ERROR_DETAILS_SHOWN: Final = 50
+ERROR_DETAIL_CHARS: Final = 200
+# A redirect's Location quoted in the error that refuses it: enough to recognise the host
+# and path, not a signed URL's whole query.
+REDIRECT_QUOTE_CHARS: Final = 120
 # RunComfy caps a whole request at 64 MiB (data: URIs included).
 MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 # A submit whose strings add up to this many characters is encoded in a thread: encoding
@@ -40,6 +55,9 @@ MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 ENCODE_OFF_LOOP_CHARS: Final = 1024 * 1024
 # A JSON answer larger than this is refused rather than read into memory.
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+# An answer of up to this many bytes is read in one go; a longer one piece by piece, each
+# piece restarting the read timeout.
+ONE_READ_BYTES: Final = 64 * 1024
 # What one result can make a batch do: output URLs acted on per job, the longest URL kept,
 # and how deeply `output` is walked for URLs.
 MAX_OUTPUTS_PER_JOB: Final = 64
@@ -100,6 +118,20 @@ RESUME_PAGE_SIZE: Final = 256
 ADAPTIVE_MIN_INTERVAL_S: Final = 0.001
 ADAPTIVE_MAX_INTERVAL_S: Final = 15.0
 ADAPTIVE_TARGET_LAG_FRACTION: Final = 0.035
+# Durations remembered per model: enough for a stable fit of a log-normal's median and
+# spread, few enough that a refit stays a fraction of a millisecond and the fit follows a
+# model whose speed drifts within a few hundred jobs.
+ADAPTIVE_WINDOW: Final = 256
+# Durations needed before the fit is used: two at the very least (a spread), and a few more
+# so that the first, quickest finishers do not make the schedule too early.
+ADAPTIVE_MIN_SAMPLES: Final = 8
+# A refit after this many new durations, and at most once per this many seconds: the fit
+# barely moves with one more duration, and a fast batch must not spend its loop refitting.
+ADAPTIVE_REFIT_EVERY: Final = 16
+ADAPTIVE_REFIT_INTERVAL_S: Final = 0.5
+# When a batch stops early, the request ids it could not cancel are logged, this many at most
+# (every one of them is in the cancel report and the journal anyway).
+BATCH_STOP_IDS_LOGGED: Final = 20
 
 # --- Downloads -------------------------------------------------------------------------------
 DOWNLOAD_CONCURRENCY: Final = 8
@@ -125,6 +157,11 @@ DOWNLOAD_INDEX_DIGITS: Final = 6
 JOURNAL_MAX_BATCH_OPS: Final = 2048
 # How long a write waits for a lock held by another connection (a reader, a backup tool).
 JOURNAL_BUSY_TIMEOUT_MS: Final = 5000
+# What one job may put in the journal and the manifest besides its output URLs: a result's
+# raw JSON, or an error, longer than this many characters is kept shortened (state,
+# timestamps, cost and every output URL stay whole), so that a verbose or hostile answer
+# cannot write hundreds of kilobytes per job.
+MAX_JOURNALED_JSON_CHARS: Final = 16 * 1024
 
 # --- Catalog and validation ------------------------------------------------------------------
 # Models asked for per page when listing the whole catalog.

@@ -27,17 +27,19 @@ from ..core._wire import ModelInfo
 __all__ = ["GetJson", "ModelCatalog"]
 
 
-GetJson: TypeAlias = Callable[[str, Mapping[str, str] | None], Awaitable[object]]
-"""``get_json(path, params)``: GET a path relative to the base URL, answer parsed as JSON."""
+GetJson: TypeAlias = Callable[[str, Mapping[str, str] | None, str | None], Awaitable[object]]
+"""``get_json(path, params, model_id)``: GET a path relative to the base URL, answer parsed
+as JSON; ``model_id`` is the model the call is about (its errors name it), None for a list."""
 
 
 class ModelCatalog:
     """The models RunComfy serves, fetched on demand and kept per catalog.
 
     Args:
-        get_json: ``await get_json(path, params)`` GETs ``path`` (relative to the base URL,
-            e.g. ``"/models"``) with query ``params`` and returns the parsed JSON answer;
-            it raises the library's errors for failed requests.
+        get_json: ``await get_json(path, params, model_id)`` GETs ``path`` (relative to
+            the base URL, e.g. ``"/models"``) with query ``params`` and returns the parsed
+            JSON answer; it raises the library's errors for failed requests, naming
+            ``model_id`` (the model asked about, or None when listing) in them.
     """
 
     def __init__(self, get_json: GetJson) -> None:
@@ -77,7 +79,7 @@ class ModelCatalog:
             params = {"limit": str(wanted), "offset": str(position)}
             if search is not None:
                 params["search"] = search
-            page, total = _parse_page(await self._get_json("/models", params))
+            page, total = _parse_page(await self._get_json("/models", params, None))
             fresh = [model for model in page if model.model_id not in seen]
             # A server that ignores offset repeats its first page: stop rather than loop.
             if not fresh:
@@ -108,7 +110,7 @@ class ModelCatalog:
         async with lock:
             known = self._models.get(model_id)
             if known is None:
-                body = await self._get_json(f"/models/{model_id}", None)
+                body = await self._get_json(f"/models/{model_id}", None, model_id)
                 known = parse_model_info(body, model_id=model_id)
                 self._models[model_id] = known
         return known

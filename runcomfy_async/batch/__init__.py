@@ -6,8 +6,9 @@ and event types do not load the engine (the journal, the downloader, the transpo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._attach import Attach
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
         Phase,
         RateChanged,
     )
-    from ._options import Budget, Deadlines, Downloads, Limits, MapOptions, Resubmit
+    from ._options import Budget, Deadlines, Downloads, Limits, MapKnobs, MapOptions, Resubmit
     from ._outcome import Outcome, OutcomeState, Timings
     from ._spend import StopReason
 
@@ -46,6 +47,7 @@ _HOMES: Final = {
     "Deadlines": "._options",
     "Downloads": "._options",
     "Limits": "._options",
+    "MapKnobs": "._options",
     "MapOptions": "._options",
     "Resubmit": "._options",
     "Outcome": "._outcome",
@@ -69,6 +71,7 @@ __all__ = [
     "JobStateChanged",
     "JobSubmitted",
     "Limits",
+    "MapKnobs",
     "MapOptions",
     "Outcome",
     "OutcomeState",
@@ -82,16 +85,4 @@ __all__ = [
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any name from this package.
-
-    def __getattr__(name: str) -> Any:
-        """Import a public name's module on first use (PEP 562), then keep the name here."""
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home, __name__), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

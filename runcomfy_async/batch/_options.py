@@ -1,20 +1,23 @@
 """Every knob of ``client.map``, grouped by what it governs, validated when it is built.
 
-``client.map(...)`` takes the knobs as typed keyword arguments (so that an editor completes
-them); :class:`MapOptions` is the same set as one value to keep and reuse, made of small
-groups: :class:`Limits`, :class:`Deadlines`, :class:`Resubmit`, :class:`Budget` and
-:class:`Downloads`.
+``client.map(...)`` takes the knobs as flat keyword arguments, typed once in
+:class:`MapKnobs` (so that an editor completes them); :class:`MapOptions` is the same set as
+one value to keep and reuse, made of small groups: :class:`Limits`, :class:`Deadlines`,
+:class:`Resubmit`, :class:`Budget` and :class:`Downloads`. The defaults are the groups' own:
+:meth:`MapOptions.build` sets only the fields it is given.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import ssl as ssl_
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import attrs
 from aiohttp.abc import AbstractResolver
+from typing_extensions import TypedDict, Unpack
 
 from .._constants import (
     BATCH_CANCEL_TIMEOUT_S,
@@ -28,7 +31,17 @@ from ..core._validate import non_negative_int, positive_int, seconds_or_none, us
 from ..policies.adaptive_poll import PollPlanner
 from ._events import BatchEvent
 
-__all__ = ["Budget", "Deadlines", "Downloads", "Limits", "MapOptions", "Resubmit"]
+__all__ = [
+    "Budget",
+    "Deadlines",
+    "Downloads",
+    "Limits",
+    "MapKnobs",
+    "MapOptions",
+    "Resubmit",
+    "knob_default",
+    "spells_out_knobs",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -169,47 +182,128 @@ class MapOptions:
     on_event: Callable[[BatchEvent], Any] | None = None
 
     @classmethod
-    def build(
-        cls,
-        *,
-        max_in_flight: int = MAX_IN_FLIGHT,
-        max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
-        submit_rate: float | None = None,
-        submit_burst: int = SUBMIT_BURST,
-        job_timeout: float | None = WAIT_TIMEOUT_S,
-        deadline: float | None = None,
-        cancel_timeout: float = BATCH_CANCEL_TIMEOUT_S,
-        resubmit_failed: int = 0,
-        resubmit_unknown: bool = False,
-        journal: str | os.PathLike[str] | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
-        download_origins: Sequence[str] = (),
-        download_resolver: AbstractResolver | None = None,
-        download_ssl: ssl_.SSLContext | None = None,
-        poll: PollPlanner | None = None,
-        ordered: bool = False,
-        fail_fast: bool = False,
-        validate: bool = False,
-        include_cost: bool = True,
-        max_spend: float | None = None,
-        assume_run_s: float | None = None,
-        track_cost: bool = False,
-        on_event: Callable[[BatchEvent], Any] | None = None,
-    ) -> MapOptions:
-        """The options from the flat keyword arguments ``client.map`` takes."""
+    def build(cls, **knobs: Unpack[MapKnobs]) -> MapOptions:
+        """The options from the flat keywords ``client.map`` takes (:class:`MapKnobs`); a
+        keyword not given keeps the default of the field it sets.
+
+        Raises:
+            TypeError: a keyword that is not one of :class:`MapKnobs`.
+            ConfigurationError: a value out of range (from the group that holds it).
+        """
+        fields: dict[str | None, dict[str, Any]] = {}
+        for knob, value in knobs.items():
+            place = _KNOB_FIELDS.get(knob)
+            if place is None:
+                raise TypeError(f"unexpected keyword argument {knob!r}: not one of MapKnobs")
+            group, field = place
+            fields.setdefault(group, {})[field] = value
+        downloads = fields.pop("downloads", {})
+        groups: dict[str, Any] = {
+            group: _GROUPS[group](**settings)
+            for group, settings in fields.items() if group is not None
+        }
         return cls(
-            limits=Limits(max_in_flight=max_in_flight,
-                          max_concurrent_requests=max_concurrent_requests,
-                          submit_rate=submit_rate, submit_burst=submit_burst),
-            deadlines=Deadlines(job_timeout=job_timeout, batch=deadline, cancel=cancel_timeout),
-            resubmit=Resubmit(failed=resubmit_failed, unknown=resubmit_unknown),
-            budget=Budget(max_spend=max_spend, assume_run_s=assume_run_s, track=track_cost),
-            journal=journal,
-            downloads=None if download_to is None else Downloads(
-                folder=download_to, hosts=download_hosts, origins=download_origins,
-                resolver=download_resolver, ssl=download_ssl,
-            ),
-            poll=poll, ordered=ordered, fail_fast=fail_fast, validate=validate,
-            include_cost=include_cost, on_event=on_event,
+            **fields.get(None, {}), **groups,
+            downloads=Downloads(**downloads) if downloads.get("folder") is not None else None,
         )
+
+
+class MapKnobs(TypedDict, total=False):
+    """The keywords of ``client.map`` and ``client.collect``: :class:`MapOptions` flattened,
+    each with the default of the field it sets.
+
+    :class:`Limits`: ``max_in_flight``, ``max_concurrent_requests``, ``submit_rate``,
+    ``submit_burst``. :class:`Deadlines`: ``job_timeout``, ``deadline`` (its ``batch``),
+    ``cancel_timeout`` (``cancel``). :class:`Resubmit`: ``resubmit_failed``,
+    ``resubmit_unknown``. :class:`Budget`: ``max_spend``, ``assume_run_s``, ``track_cost``
+    (``track``). :class:`Downloads`, made only when ``download_to`` (its ``folder``) is
+    given: ``download_hosts``, ``download_origins``, ``download_resolver``,
+    ``download_ssl``. The others are :class:`MapOptions`' own fields.
+    """
+
+    max_in_flight: int
+    max_concurrent_requests: int
+    submit_rate: float | None
+    submit_burst: int
+    job_timeout: float | None
+    deadline: float | None
+    cancel_timeout: float
+    resubmit_failed: int
+    resubmit_unknown: bool
+    journal: str | os.PathLike[str] | None
+    download_to: str | os.PathLike[str] | None
+    download_hosts: Sequence[str]
+    download_origins: Sequence[str]
+    download_resolver: AbstractResolver | None
+    download_ssl: ssl_.SSLContext | None
+    poll: PollPlanner | None
+    ordered: bool
+    fail_fast: bool
+    validate: bool
+    include_cost: bool
+    max_spend: float | None
+    assume_run_s: float | None
+    track_cost: bool
+    on_event: Callable[[BatchEvent], Any] | None
+
+
+_GROUPS: Final[dict[str, type[Any]]] = {
+    "limits": Limits, "deadlines": Deadlines, "resubmit": Resubmit, "budget": Budget,
+    "downloads": Downloads,
+}
+# Where each of MapKnobs goes: a group of MapOptions (None: MapOptions itself) and its field.
+_KNOB_FIELDS: Final[dict[str, tuple[str | None, str]]] = {
+    "max_in_flight": ("limits", "max_in_flight"),
+    "max_concurrent_requests": ("limits", "max_concurrent_requests"),
+    "submit_rate": ("limits", "submit_rate"),
+    "submit_burst": ("limits", "submit_burst"),
+    "job_timeout": ("deadlines", "job_timeout"),
+    "deadline": ("deadlines", "batch"),
+    "cancel_timeout": ("deadlines", "cancel"),
+    "resubmit_failed": ("resubmit", "failed"),
+    "resubmit_unknown": ("resubmit", "unknown"),
+    "journal": (None, "journal"),
+    "download_to": ("downloads", "folder"),
+    "download_hosts": ("downloads", "hosts"),
+    "download_origins": ("downloads", "origins"),
+    "download_resolver": ("downloads", "resolver"),
+    "download_ssl": ("downloads", "ssl"),
+    "poll": (None, "poll"),
+    "ordered": (None, "ordered"),
+    "fail_fast": (None, "fail_fast"),
+    "validate": (None, "validate"),
+    "include_cost": (None, "include_cost"),
+    "max_spend": ("budget", "max_spend"),
+    "assume_run_s": ("budget", "assume_run_s"),
+    "track_cost": ("budget", "track"),
+    "on_event": (None, "on_event"),
+}
+
+
+def knob_default(knob: str) -> Any:
+    """The value a batch runs with when ``knob`` is not given."""
+    group, field = _KNOB_FIELDS[knob]
+    default = attrs.fields_dict(MapOptions if group is None else _GROUPS[group])[field].default
+    return None if default is attrs.NOTHING else default  # download_to: no downloads
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def spells_out_knobs(method: _Method) -> _Method:
+    """Show a method's ``**knobs: Unpack[MapKnobs]`` to ``help()``, ``inspect`` and notebook
+    completion as the keywords they are, with their defaults (type checkers and editors read
+    the ``Unpack`` itself)."""
+    signature = inspect.signature(method)
+    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    knobs = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=knob_default(name),
+                          annotation=_hint_text(hint))
+        for name, hint in MapKnobs.__annotations__.items()
+    ]
+    method.__dict__["__signature__"] = signature.replace(parameters=[*kept, *knobs])
+    return method
+
+
+def _hint_text(hint: Any) -> str:
+    return str(getattr(hint, "__forward_arg__", hint))

@@ -12,10 +12,15 @@ before the step after it, inside the shield that guards the submit's one attempt
    ``refused`` or ``not_sent`` (no job: a resumed run submits), or ``unknown``.
 3. The outcome, journaled before its files are downloaded; then the files. A resumed run
    hands the outcome back without any request, and fetches files only if missing or altered.
+
+What one job writes is bounded (``MAX_JOURNALED_JSON_CHARS``): a longer raw result is
+journaled as what a resume reads back from it (state, timestamps, cost, a shortened error and
+every output URL, whole), and a longer error, in the journal and the manifest, is shortened.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,20 +29,27 @@ from typing import Any
 import anyio
 import attrs
 
-from .._constants import LOGGER_NAME, MANIFEST_NAME
+from .._constants import (
+    LOGGER_NAME,
+    MANIFEST_NAME,
+    MAX_JOURNALED_JSON_CHARS,
+    MAX_OUTPUT_NESTING,
+    REPR_CHARS,
+)
 from ..core._errors import JournalError, RunComfyError
 from ..core._identity import input_fingerprint
 from ..core._lifecycle import InputState
-from ..core._wire import JobResult
+from ..core._text import shorten
+from ..core._wire import JobResult, JobState
 from ..store._error_json import error_json
-from ..store._manifest import Manifest, ManifestRecord, read_manifest
+from ..store._manifest import Manifest, ManifestRecord, read_manifest_ids
 from ..store.downloads import Downloader, DownloadError
 from ..store.journal import Journal, JournalEntry
 from ._attach import Attach
 from ._options import MapOptions
 from ._outcome import Outcome
 
-__all__ = ["BatchStore", "payload_of"]
+__all__ = ["BatchStore", "kept_error", "kept_result", "payload_of"]
 
 _log = logging.getLogger(LOGGER_NAME)
 
@@ -70,11 +82,12 @@ class BatchStore:
         folder = Path(downloads.folder)
         manifest_path = folder / MANIFEST_NAME
         if manifest_path.exists():
-            # Read off the event loop: a manifest of a long batch has 100,000 lines.
-            records = await anyio.to_thread.run_sync(read_manifest, manifest_path)
-            self._manifest_indices = {r.index for r in records}
+            # Read off the event loop, and only what resume needs (its indices and request
+            # ids): a manifest of a long batch has 100,000 lines.
+            indices, paid = await anyio.to_thread.run_sync(read_manifest_ids, manifest_path)
+            self._manifest_indices = indices
             if self.journal is not None:
-                await self._check_journal_knows(records, manifest_path)
+                await self._check_journal_knows(paid, manifest_path)
         self.downloader = Downloader(
             folder,
             allowed_hosts=downloads.hosts,
@@ -85,16 +98,13 @@ class BatchStore:
         await self.downloader.__aenter__()
         self.manifest = Manifest(manifest_path)
 
-    async def _check_journal_knows(
-        self, records: list[ManifestRecord], manifest_path: Path
-    ) -> None:
+    async def _check_journal_knows(self, paid: set[str], manifest_path: Path) -> None:
         """Refuse to run when the manifest holds jobs the journal does not know.
 
         That happens when the journal was deleted, truncated, or copied without its
         ``-wal`` file: running on would submit (and pay for) those inputs again.
         """
         assert self.journal is not None
-        paid = {r.request_id for r in records if r.request_id}
         if not paid:
             return
         missing = paid - await self.journal.request_ids()
@@ -113,7 +123,9 @@ class BatchStore:
 
     async def aclose(self) -> None:
         if self.manifest is not None:
-            self.manifest.close()
+            # Its fsync, off the event loop: a long batch's unflushed manifest takes a
+            # quarter of a second to reach the disk.
+            await anyio.to_thread.run_sync(self.manifest.close)
         if self.downloader is not None:
             await self.downloader.__aexit__(None, None, None)
         if self.journal is not None:
@@ -143,7 +155,7 @@ class BatchStore:
         """The current attempt ended without a result (refused, not sent, unknown,
         withdrawn, expired)."""
         if self.journal is not None:
-            await self.journal.record_finished(index, state, error=error_json(error))
+            await self.journal.record_finished(index, state, error=kept_error(error))
 
     async def not_created(
         self,
@@ -157,7 +169,7 @@ class BatchStore:
         if self.journal is not None:
             await self.journal.record_not_created(
                 index, model_id or "", payload if isinstance(payload, Mapping) else {},
-                state, error_json(error),
+                state, kept_error(error),
             )
 
     async def job_over(
@@ -166,7 +178,7 @@ class BatchStore:
         """A job ended (used when a failed job is resubmitted)."""
         if self.journal is not None:
             await self.journal.record_finished(
-                index, state, result=result.raw, error=error_json(error),
+                index, state, result=kept_result(result), error=kept_error(error),
                 finished_at=result.finished_at,
             )
 
@@ -179,8 +191,8 @@ class BatchStore:
         await self.journal.record_finished(
             outcome.index,
             outcome.state,
-            result=outcome.result.raw if outcome.result is not None else None,
-            error=error_json(outcome.error),
+            result=kept_result(outcome.result) if outcome.result is not None else None,
+            error=kept_error(outcome.error),
             finished_at=outcome.timings.finished_at,
             detected_at=outcome.timings.detected_at,
         )
@@ -252,6 +264,113 @@ def _manifest_record(outcome: Outcome) -> ManifestRecord:
         outputs=outcome.outputs,
         files=outcome.files,
         timings=outcome.timings,
-        error=error_json(outcome.error),
+        error=kept_error(outcome.error),
         cost_usd=outcome.cost_usd,
     )
+
+
+# --- What one job may write -------------------------------------------------------------------
+
+
+def kept_result(result: JobResult) -> Mapping[str, Any]:
+    """A result's raw answer as the journal keeps it: whole when its JSON is short enough;
+    otherwise what a resume reads back from it, marked with ``cut_from_chars``.
+
+    The cut form parses (``parse_result``) to the same state, output URLs, timestamps and
+    cost; every output URL stays whole, since the outcome and its downloads need them all
+    (there are at most ``MAX_OUTPUTS_PER_JOB``, none over ``MAX_OUTPUT_URL_CHARS``).
+    """
+    raw = result.raw
+    if _room_left(raw, MAX_JOURNALED_JSON_CHARS) >= 0:  # the common case, without encoding
+        return raw
+    size = len(_json_text(raw))
+    if size <= MAX_JOURNALED_JSON_CHARS:
+        return raw
+    raw_state = result.raw_state
+    same_state = (
+        raw_state is not None and len(raw_state) <= REPR_CHARS
+        and JobState.from_raw(raw_state) is result.state
+    )
+    kept: dict[str, Any] = {
+        "request_id": result.request_id,
+        "status": raw_state if same_state else result.state.value,
+        "output": list(result.outputs),
+        "cut_from_chars": size,
+    }
+    for key, when in (("created_at", result.created_at), ("started_at", result.started_at),
+                      ("finished_at", result.finished_at)):
+        if when is not None:
+            kept[key] = when.isoformat()
+    if result.cost is not None:
+        kept["cost"] = result.cost
+    if result.error not in (None, "", [], {}):
+        kept["error"] = kept_json(result.error)
+    return kept
+
+
+def kept_error(error: BaseException | None) -> Any:
+    """An error as the journal and the manifest keep it: :func:`error_json`, bounded."""
+    return kept_json(error_json(error))
+
+
+def kept_json(value: Any) -> Any:
+    """JSON data in at most about ``MAX_JOURNALED_JSON_CHARS`` characters of JSON.
+
+    Whole when short enough; else with its long strings cut (the shape a reader knows, such
+    as ``{"error_message": ...}`` or a list of ``{errorCode, error, debugInfo}``, stays);
+    else its JSON text, cut.
+    """
+    if value is None:
+        return None
+    text = _json_text(value)
+    if len(text) <= MAX_JOURNALED_JSON_CHARS:
+        return value
+    if isinstance(value, str):
+        return shorten(value, MAX_JOURNALED_JSON_CHARS)
+    trimmed = _cut_strings(value, 0)
+    if len(_json_text(trimmed)) <= MAX_JOURNALED_JSON_CHARS:
+        return trimmed
+    return shorten(text, MAX_JOURNALED_JSON_CHARS)
+
+
+def _cut_strings(value: Any, depth: int) -> Any:
+    part = MAX_JOURNALED_JSON_CHARS // 8
+    if isinstance(value, str):
+        return shorten(value, part)
+    if depth >= MAX_OUTPUT_NESTING:
+        return shorten(_json_text(value), part) if isinstance(value, (dict, list)) else value
+    if isinstance(value, Mapping):
+        return {shorten(str(k), part): _cut_strings(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(v, depth + 1) for v in value]
+    return value
+
+
+def _room_left(value: Any, room: int) -> int:
+    """What is left of ``room`` characters after ``value``'s JSON, counting every string at
+    its longest escaped form (six characters per character); negative as soon as it may not
+    fit. A quarter of the cost of encoding a result, which every finished job would pay."""
+    if isinstance(value, str):
+        return room - 6 * len(value) - 2
+    if isinstance(value, dict):  # a dict, not any Mapping: this is the quick path
+        room -= 2
+        for key, item in value.items():
+            room = _room_left(item, room - 6 * len(str(key)) - 4)
+            if room < 0:
+                break
+        return room
+    if isinstance(value, list):
+        room -= 2
+        for item in value:
+            room = _room_left(item, room - 1)
+            if room < 0:
+                break
+        return room
+    if value is None or isinstance(value, (int, float)):
+        # "-Infinity" and the longest float repr are shorter than this.
+        return room - max(len(repr(value)), 32)
+    return -1  # anything else: measured by encoding it
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=repr)

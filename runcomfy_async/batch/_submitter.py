@@ -62,10 +62,11 @@ class _Witness(SubmitWitness):
             item.journaled = True
 
     async def accepted(self, job: Job) -> None:
-        holder = self._core.holder_of(job.request_id)
+        holder = self._core.holder_of(job.request_id, self._item.index)
         if holder is not None:
-            # The service gave an id it already gave another input: polling it would mix
-            # two inputs up, and which job (if any) this submit created is unknown.
+            # The service gave an id it already gave another input of this batch (whether
+            # that input's job is pending or over): polling it would mix two inputs up, and
+            # which job (if any) this submit created is unknown.
             unknown = SubmitOutcomeUnknownError(
                 model_id=job.model_id or "?",
                 fingerprint="",

@@ -12,7 +12,7 @@ import logging
 
 import anyio
 
-from .._constants import BATCH_CANCEL_CONCURRENCY, LOGGER_NAME
+from .._constants import BATCH_CANCEL_CONCURRENCY, BATCH_STOP_IDS_LOGGED, LOGGER_NAME
 from ..core._errors import JournalError
 from ..core._events import call_hook
 from ..core._lifecycle import InputState
@@ -71,7 +71,8 @@ async def cancel_pending(core: BatchCore, poller: Poller) -> CancelReport | None
         "unreachable; they will finish and be billed%s): %s",
         len(cancelled), len(not_cancelled),
         "; resuming with the same journal collects them" if core.options.journal else "",
-        ", ".join(not_cancelled[:20]) + (" ..." if len(not_cancelled) > 20 else ""),
+        ", ".join(not_cancelled[:BATCH_STOP_IDS_LOGGED])
+        + (" ..." if len(not_cancelled) > BATCH_STOP_IDS_LOGGED else ""),
     )
     call_hook(core.on_event, report)
     return report

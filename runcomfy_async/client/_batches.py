@@ -7,27 +7,18 @@ its API layer, its input check and its model catalog.
 
 from __future__ import annotations
 
-import os
-import ssl
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aiohttp.abc import AbstractResolver
+from typing_extensions import Unpack
 
-from .._constants import (
-    BATCH_CANCEL_TIMEOUT_S,
-    DOWNLOAD_ALLOWED_HOST_SUFFIXES,
-    MAX_CONCURRENT_REQUESTS,
-    MAX_IN_FLIGHT,
-    SUBMIT_BURST,
-    WAIT_TIMEOUT_S,
-)
 from ..api._api import Api
-from ..batch import Attach, Batch, BatchEvent, MapOptions
+from ..batch import Attach, Batch, MapOptions
+from ..batch._options import MapKnobs, spells_out_knobs
 from ..core._cost import Estimate
+from ..core._errors import ConfigurationError
 from ..core._events import Hook
 from ..core._wire import Price
-from ..policies.adaptive_poll import PollPlanner
 from ._estimate import estimate_inputs
 
 if TYPE_CHECKING:
@@ -87,43 +78,29 @@ class BatchMethods:
             validate=self.validate if validate else None, assume_run_s=assume_run_s,
         )
 
-    def collect(self, request_ids: Iterable[str], **options: Any) -> Batch:
+    @spells_out_knobs
+    def collect(
+        self,
+        request_ids: Iterable[str],
+        *,
+        options: MapOptions | None = None,
+        **knobs: Unpack[MapKnobs],
+    ) -> Batch:
         """Collect jobs submitted elsewhere (another process, a database), as they complete,
         through the same machinery as ``map``: ``async with client.collect(ids) as outcomes``.
-        They are not this client's jobs: leaving does not cancel them. ``options`` are
-        ``map``'s; to keep each job's input, pass ``Attach`` objects to ``map`` instead."""
-        return self.map(None, (Attach(rid) for rid in request_ids), **options)
+        They are not this client's jobs: leaving does not cancel them. ``options`` and the
+        knobs are ``map``'s; to keep each job's input, pass ``Attach`` objects to ``map``
+        instead."""
+        return self.map(None, (Attach(rid) for rid in request_ids), options=options, **knobs)
 
+    @spells_out_knobs
     def map(
         self,
         model_id: str | None,
         inputs: Iterable[Any] | AsyncIterable[Any],
         *,
-        max_in_flight: int = MAX_IN_FLIGHT,
-        max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
-        submit_rate: float | None = None,
-        submit_burst: int = SUBMIT_BURST,
-        job_timeout: float | None = WAIT_TIMEOUT_S,
-        deadline: float | None = None,
-        cancel_timeout: float = BATCH_CANCEL_TIMEOUT_S,
-        resubmit_failed: int = 0,
-        resubmit_unknown: bool = False,
-        journal: str | os.PathLike[str] | None = None,
-        download_to: str | os.PathLike[str] | None = None,
-        download_hosts: Sequence[str] = DOWNLOAD_ALLOWED_HOST_SUFFIXES,
-        download_origins: Sequence[str] = (),
-        download_resolver: AbstractResolver | None = None,
-        download_ssl: ssl.SSLContext | None = None,
-        poll: PollPlanner | None = None,
-        ordered: bool = False,
-        fail_fast: bool = False,
-        validate: bool = False,
-        include_cost: bool = True,
-        max_spend: float | None = None,
-        assume_run_s: float | None = None,
-        track_cost: bool = False,
-        on_event: Callable[[BatchEvent], Any] | None = None,
         options: MapOptions | None = None,
+        **knobs: Unpack[MapKnobs],
     ) -> Batch:
         """Run many jobs; hand back :class:`~runcomfy_async.Outcome`\\ s as they complete.
 
@@ -137,23 +114,21 @@ class BatchMethods:
             model_id: the model every input is for; None when each input says its own (a
                 typed input, or a ``(model_id, input)`` pair).
             inputs: any iterable or async iterable, pulled lazily.
-            max_in_flight ... on_event: the knobs; see :class:`~runcomfy_async.MapOptions`
-                and its groups (``deadline`` is ``Deadlines.batch``; ``max_spend``,
-                ``assume_run_s`` and ``track_cost`` are :class:`~runcomfy_async.Budget`).
-            options: all of the above as one value (then give none of them separately).
+            options: every setting as one value (:class:`~runcomfy_async.MapOptions`); then
+                give no knob beside it.
+            knobs: the settings as flat keywords (:class:`~runcomfy_async.MapKnobs`:
+                ``max_in_flight``, ``job_timeout``, ``journal``, ``download_to``,
+                ``max_spend``, ``on_event`` ...); one not given keeps its default.
+
+        Raises:
+            ConfigurationError: ``options`` and knobs both given, or a knob out of range.
         """
         if options is None:
-            options = MapOptions.build(
-                max_in_flight=max_in_flight, max_concurrent_requests=max_concurrent_requests,
-                submit_rate=submit_rate, submit_burst=submit_burst, job_timeout=job_timeout,
-                deadline=deadline, cancel_timeout=cancel_timeout,
-                resubmit_failed=resubmit_failed, resubmit_unknown=resubmit_unknown,
-                journal=journal, download_to=download_to, download_hosts=download_hosts,
-                download_origins=download_origins, download_resolver=download_resolver,
-                download_ssl=download_ssl, poll=poll, ordered=ordered,
-                fail_fast=fail_fast, validate=validate, include_cost=include_cost,
-                max_spend=max_spend, assume_run_s=assume_run_s, track_cost=track_cost,
-                on_event=on_event,
+            options = MapOptions.build(**knobs)
+        elif knobs:
+            raise ConfigurationError(
+                f"give the settings either as options= or as keywords, not both: "
+                f"got options= and {', '.join(sorted(knobs))}"
             )
         return Batch(self.api, self.validate, model_id, inputs, options, self.price_of,
                      self.on_event)

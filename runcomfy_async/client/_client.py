@@ -29,9 +29,10 @@ from .._constants import (
 from ..api._api import Api
 from ..api._validation import validate_input
 from ..batch._events import JobSubmitted
-from ..core._errors import ConfigurationError
+from ..core._errors import APIError
 from ..core._events import Hook, call_hook
 from ..core._inputs import ModelInput, check_request_id, resolve_input
+from ..core._validate import positive_int, seconds_or_none
 from ..core._wire import CancelAnswer, Job, JobResult, JobStatus
 from ..http._retrying import Clock, Cooldown, Retrier, Sleep
 from ..http._shield import finish_despite_cancellation
@@ -101,12 +102,8 @@ class AsyncRunComfy(BatchMethods):
         sleep: Sleep = anyio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        for name, value in (
-            ("max_connections", max_connections),
-            ("max_connections_per_host", max_connections_per_host),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+        positive_int.check("max_connections", max_connections)
+        positive_int.check("max_connections_per_host", max_connections_per_host)
         timeouts = Timeouts(connect=connect_timeout, read=read_timeout, total=total_timeout)
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.poll_schedule = poll or PollSchedule()
@@ -164,8 +161,18 @@ class AsyncRunComfy(BatchMethods):
             self._models = ModelCatalog(self._get_json)
         return self._models
 
-    async def _get_json(self, path: str, params: Mapping[str, str] | None) -> object:
-        return await self._transport.request("GET", path, params=params)
+    async def _get_json(
+        self, path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
+        """A catalog GET, whose errors name what it was about: the model, or the route of a
+        list (which has no model or request id to name)."""
+        try:
+            return await self._transport.request("GET", path, params=params, model_id=model_id)
+        except APIError as exc:
+            if model_id is None:
+                exc.message = f"{exc.message} (GET {path})"
+                exc.args = (exc.message,)
+            raise
 
     @property
     def api(self) -> Api:
@@ -314,12 +321,7 @@ class AsyncRunComfy(BatchMethods):
             JobFailedError, JobCancelledError: see ``raise_on_failure``.
         """
         rid = check_request_id(request_id)
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not 0 < timeout < float("inf")
-        ):
-            raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        seconds_or_none.check("timeout", timeout)
         deadline = None if timeout is None else self._clock() + timeout
         return await self._waiter.wait_until(
             rid, deadline, timeout, poll or self.poll_schedule, include_cost,

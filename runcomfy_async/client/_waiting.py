@@ -302,6 +302,9 @@ class Waiter:
 
     @staticmethod
     def _finish(result: JobResult, raise_on_failure: bool) -> JobResult:
+        if result.missing_outputs:
+            _log.warning("job %s succeeded but named no output URL (see the raw result); "
+                         "result.missing_outputs is set", result.request_id)
         if raise_on_failure:
             if result.state is JobState.FAILED:
                 raise JobFailedError(result)

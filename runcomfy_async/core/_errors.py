@@ -20,6 +20,7 @@ Everything the library raises on purpose derives from :class:`RunComfyError`::
     ├── SubmitOutcomeUnknownError    a submit that may or may not have created a paid job
     ├── JournalError                 a journal that cannot be used as asked
     ├── DownloadError                an output file refused or not downloadable
+    ├── BudgetExceededError          an input not sent: it would pass the batch's ``max_spend``
     ├── BatchAbortedError            ``fail_fast``: the first outcome that was not a success
     └── JobError                     the job itself ended badly
         ├── JobFailedError           the job ran and failed (carries the result)
@@ -41,6 +42,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._constants import ERROR_DETAIL_CHARS, ERROR_DETAILS_SHOWN
 from ._text import quote_body, redact_url, short_repr
 
 __all__ = [
@@ -198,14 +200,14 @@ def _describe_detail(detail: Any) -> list[str]:
     if not isinstance(detail, list):
         return []
     lines = []
-    for item in detail[:50]:
+    for item in detail[:ERROR_DETAILS_SHOWN]:
         if isinstance(item, Mapping):
             loc = item.get("loc")
             where = ".".join(str(p) for p in loc) if isinstance(loc, list) else item.get("field")
             msg = item.get("msg") or item.get("message") or item.get("error") or ""
             lines.append(f"{where}: {msg}" if where else str(msg))
         else:
-            lines.append(quote_body(str(item), 200))
+            lines.append(quote_body(str(item), ERROR_DETAIL_CHARS))
     return lines
 
 

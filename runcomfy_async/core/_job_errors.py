@@ -124,7 +124,7 @@ class JobFailedError(JobError):
         self.result = result
         self.error = result.error
         super().__init__(
-            f"job {result.request_id} failed: {quote_body(_error_text(result.error), 300)}",
+            f"job {result.request_id} failed: {quote_body(_error_text(result.error))}",
             request_id=result.request_id,
         )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -180,6 +181,12 @@ class JobResult:
         """True when the job succeeded."""
         return self.state is JobState.SUCCEEDED
 
+    @property
+    def missing_outputs(self) -> bool:
+        """True when the job succeeded but named no output URL at all (an output shape the
+        client does not know, or a deployment that answered none): see ``raw``."""
+        return self.state is JobState.SUCCEEDED and not self.outputs
+
     def _repr_html_(self) -> str:
         """A card with the outputs' thumbnails, for notebooks."""
         from ._display import html_card
@@ -267,6 +274,10 @@ converter = cattrs.Converter(forbid_extra_keys=False)
 """The project's one converter: wire answers in, typed inputs out (unset fields omitted)."""
 
 
+# Python 3.11 reads "2026-01-01T00:00:00Z" (and most ISO 8601) itself.
+_FROMISOFORMAT_TAKES_Z = sys.version_info >= (3, 11)
+
+
 def parse_datetime(value: object) -> datetime | None:
     """An aware datetime from ISO-8601 (with ``Z`` or an offset) or epoch seconds, else None."""
     if isinstance(value, bool):
@@ -278,6 +289,13 @@ def parse_datetime(value: object) -> datetime | None:
             return None
     if not isinstance(value, str) or not value:
         return None
+    if _FROMISOFORMAT_TAKES_Z:  # the common form, read as it comes
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"

@@ -6,10 +6,13 @@ against the sandbox over loopback HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 import os
 import warnings
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import pytest
 
 import runcomfy_async as rc
 from runcomfy_async import InputState
-from runcomfy_async.sandbox import EndpointFaults, FaultPlan, Sandbox
+from runcomfy_async.sandbox import CdnFaults, EndpointFaults, FaultPlan, Sandbox
 from runcomfy_async.store.journal import Journal, JournalError
 
 from .conftest import FAST, SLOW, CountingInputs, make_client, prompts
@@ -232,6 +235,137 @@ async def test_leaving_a_batch_during_a_cool_down_returns_at_once(sandbox: Sandb
     assert sandbox.stats.snapshot().jobs_created == 0
 
 
+def _hang_then_drop_api(
+    entered: anyio.Event, release: anyio.Event
+) -> AbstractAsyncContextManager[str]:
+    """A Model API whose submit hangs until ``release``, then drops the connection: the
+    POST may or may not have created a job."""
+    from aiohttp import web
+
+    from tests._rig import scripted_api
+
+    async def hang_then_drop(request: web.Request) -> web.Response:
+        entered.set()
+        await release.wait()
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    return scripted_api([web.post("/v1/models/{model:.*}", hang_then_drop)])
+
+
+@pytest.mark.parametrize("cancel", ["task", "cancel scope"])
+async def test_a_consumer_cancelled_while_its_submit_hangs_journals_unknown_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, cancel: str
+) -> None:
+    # Symptom 13: the SubmitOutcomeUnknownError was swallowed by the CancelledError, and a
+    # possibly paid job vanished without a word.
+    caplog.set_level(logging.WARNING, logger="runcomfy_async")
+    entered, release, cancelled = anyio.Event(), anyio.Event(), anyio.Event()
+    journal = tmp_path / "j.sqlite"
+
+    async def consume(client: rc.AsyncRunComfy) -> None:
+        async with client.map(FAST, prompts(1), journal=journal, validate=False) as outcomes:
+            try:
+                async for _ in outcomes:
+                    pass
+            except anyio.get_cancelled_exc_class():
+                cancelled.set()  # the cancel reached the consumer while the POST hangs
+                raise
+
+    async def drop_once_cancelled() -> None:
+        await cancelled.wait()
+        release.set()
+
+    with anyio.fail_after(30):  # a bound on the test, not a timing claim
+        async with _hang_then_drop_api(entered, release) as base_url, rc.AsyncRunComfy(
+            api_token="t", base_url=base_url
+        ) as client, anyio.create_task_group() as outer:
+            outer.start_soon(drop_once_cancelled)
+            if cancel == "task":
+                task = asyncio.ensure_future(consume(client))
+                await entered.wait()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                async with anyio.create_task_group() as inner:
+                    inner.start_soon(consume, client)
+                    await entered.wait()
+                    inner.cancel_scope.cancel()
+    assert cancelled.is_set()
+    async with Journal(journal) as opened:
+        (entry,) = await opened.entries()
+    assert entry.state is InputState.UNKNOWN
+    warnings_said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(
+        "input 0" in said and f"input fingerprint {entry.fingerprint[:16]}" in said
+        for said in warnings_said
+    ), warnings_said
+
+
+async def test_leaving_a_batch_during_a_trickling_download_leaves_it_to_resume(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Symptom 14: teardown shielded the downloads (up to 4 attempts of 512 MiB each), so
+    # leaving a batch could take minutes. An unfinished download needs no shield: the
+    # journal says the job succeeded and which files are still to fetch.
+    from aiohttp import web
+
+    from tests._rig import scripted_api
+
+    trickling = anyio.Event()
+    declared = 100_000_000
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        answer = web.StreamResponse(
+            headers={"Content-Type": "image/png", "Content-Length": str(declared)}
+        )
+        await answer.prepare(request)
+        try:
+            await answer.write(b"\x89PNG\r\n\x1a\n")
+            for chunk in range(declared // 1000):
+                await answer.write(b"x" * 1000)
+                if chunk == 3:
+                    trickling.set()
+                await anyio.sleep(0.05)
+        except ConnectionResetError:
+            pass  # the client went away: what this test is about
+        return answer
+
+    journal, out = tmp_path / "j.sqlite", tmp_path / "out"
+    async with scripted_api([web.get("/{path:.*}", trickle)]) as slow_base:
+        slow_origin = slow_base.removesuffix("/v1")
+        sandbox.cdn_faults = CdnFaults(redirect_to=slow_origin)
+        opts: dict[str, Any] = {"journal": journal, "download_to": out}
+        async with make_client(sandbox) as client:
+            with anyio.fail_after(20):  # a hang guard: a shielded download takes ~80 min
+                async with client.map(
+                    FAST, prompts(3), download_origins=[sandbox.cdn_base_url, slow_origin],
+                    **opts,
+                ):
+                    await trickling.wait()
+                    # Leave now, as a `break` out of `async for` does, downloads under way.
+    async with Journal(journal) as opened:
+        entries = await opened.entries()
+    # The jobs are journaled as succeeded, with no file recorded: resumable, not lost.
+    assert [e.state for e in entries] == [InputState.SUCCEEDED] * 3
+    assert all(e.request_id and not e.files for e in entries)
+    assert not list(out.glob("*.png"))
+    created = sandbox.stats.snapshot().jobs_created
+
+    sandbox.cdn_faults = CdnFaults()
+    async with make_client(sandbox) as client:
+        resumed = await collect(
+            client.map(FAST, prompts(3), download_origins=[sandbox.cdn_base_url], **opts)
+        )
+    assert [o.state for o in sorted(resumed, key=lambda o: o.index)] == [
+        InputState.SUCCEEDED
+    ] * 3
+    assert all(o.files and o.error is None for o in resumed)
+    assert sandbox.stats.snapshot().jobs_created == created, "nothing was submitted again"
+
+
 async def test_a_batch_hears_only_its_own_retries(sandbox: Sandbox) -> None:
     events: list[object] = []
     retry = rc.RetryPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3)
@@ -310,6 +444,47 @@ async def test_a_request_id_the_service_gives_twice_is_an_unknown_outcome_not_a_
         await runner.cleanup()
     states = sorted(o.state.value for o in outcomes)
     assert "unknown" in states, states
+    assert await journal_states(journal) == {o.index: o.state for o in outcomes}
+
+
+async def test_a_request_id_given_again_after_its_job_ended_is_unknown_not_a_second_success(
+    tmp_path: Path,
+) -> None:
+    # One job in flight at a time: the first input's job is over, and forgotten as pending,
+    # before the service hands its id out again.
+    from aiohttp import web
+
+    from tests._rig import scripted_api
+
+    submits = 0
+
+    async def same_id(request: web.Request) -> web.Response:
+        nonlocal submits
+        submits += 1
+        return web.json_response({"request_id": "only-one"})
+
+    async def succeeded(request: web.Request) -> web.Response:
+        return web.json_response({
+            "request_id": "only-one", "status": "succeeded",
+            "output": {"image": "https://cdn.runcomfy.net/only-one/0.png"},
+        })
+
+    journal = tmp_path / "j.sqlite"
+    routes = [web.post("/v1/models/{model:.*}", same_id),
+              web.get("/v1/requests/{rid}/result", succeeded)]
+    async with scripted_api(routes) as base_url, rc.AsyncRunComfy(
+        api_token="t", base_url=base_url
+    ) as client:
+        outcomes = await collect(client.map(FAST, prompts(3), journal=journal, max_in_flight=1))
+
+    by_index = {o.index: o for o in outcomes}
+    assert submits == 3
+    assert (by_index[0].state, by_index[0].request_id) == (InputState.SUCCEEDED, "only-one")
+    for index in (1, 2):
+        assert by_index[index].state is InputState.UNKNOWN
+        assert by_index[index].request_id is None
+        assert "only-one" in str(by_index[index].error)
+        assert "input 0" in str(by_index[index].error)
     assert await journal_states(journal) == {o.index: o.state for o in outcomes}
 
 

@@ -56,3 +56,42 @@ def test_a_success_without_any_output_url_is_flagged_on_the_outcome() -> None:
                       state=InputState.SUCCEEDED, result=result)
     assert outcome.ok
     assert outcome.missing_outputs
+
+
+def test_a_result_says_it_is_missing_outputs_only_for_a_success_without_any() -> None:
+    def parsed(status: str, output: object) -> bool:
+        return parse_result({"request_id": "r", "status": status, "output": output}).missing_outputs
+
+    assert parsed("succeeded", {"text": "hi"})
+    assert not parsed("succeeded", {"image": "https://x.runcomfy.net/1.png"})
+    assert not parsed("failed", None)
+    assert not parsed("in_progress", None)
+
+
+async def test_run_ending_in_a_success_without_any_output_url_flags_it_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiohttp import web
+
+    from runcomfy_async import AsyncRunComfy
+    from tests._rig import scripted_api
+
+    async def submit(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": "r-7"})
+
+    async def result(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": "r-7", "status": "succeeded",
+                                  "output": {"text": "a fox, in words"}})
+
+    routes = [web.post("/v1/models/{model:.*}", submit),
+              web.get("/v1/requests/{rid}/result", result)]
+    async with scripted_api(routes) as base_url, AsyncRunComfy(
+        api_token="t", base_url=base_url
+    ) as client:
+        with caplog.at_level("WARNING", logger="runcomfy_async"):
+            done = await client.run("acme/words", {"prompt": "a fox"}, timeout=30)
+
+    assert (done.ok, done.outputs, done.missing_outputs) == (True, (), True)
+    assert done.output == {"text": "a fox, in words"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("r-7" in w and "no output URL" in w for w in warnings), warnings

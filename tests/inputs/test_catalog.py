@@ -29,8 +29,12 @@ class FakeCatalog:
         self.calls: list[tuple[str, Mapping[str, str] | None]] = []
         self.release: anyio.Event | None = None
 
-    async def __call__(self, path: str, params: Mapping[str, str] | None) -> object:
+    async def __call__(
+        self, path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
         self.calls.append((path, params))
+        # The catalog names the model it asks about (errors then name it), none for a list.
+        assert model_id == (None if path == "/models" else path.removeprefix("/models/"))
         if self.release is not None:
             await self.release.wait()
         if path == "/models":
@@ -41,7 +45,6 @@ class FakeCatalog:
                 limit = min(limit, self.page_cap)
             start = int(params["offset"])
             return {"models": matching[start : start + limit], "total": len(matching)}
-        model_id = path.removeprefix("/models/")
         return next(m for m in self.models if m["model_id"] == model_id)
 
 
@@ -89,7 +92,9 @@ async def test_search_is_passed_to_the_server() -> None:
 
 
 async def test_a_server_that_ignores_offset_does_not_make_listing_loop() -> None:
-    async def first_page_always(path: str, params: Mapping[str, str] | None) -> object:
+    async def first_page_always(
+        path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
         return {"models": [entry("acme/a"), entry("acme/b")]}
 
     models = await ModelCatalog(first_page_always).list()
@@ -119,7 +124,9 @@ async def test_a_nonsense_count_is_refused_before_any_request(name: str, value: 
     ],
 )
 async def test_a_catalog_page_of_the_wrong_shape_is_malformed(answer: object) -> None:
-    async def get_json(path: str, params: Mapping[str, str] | None) -> object:
+    async def get_json(
+        path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
         return answer
 
     with pytest.raises(MalformedResponseError):
@@ -163,7 +170,9 @@ async def test_concurrent_gets_of_one_model_share_one_request() -> None:
 async def test_a_failed_fetch_is_not_cached() -> None:
     answers: list[object] = [ConnectionError("down"), entry("acme/a")]
 
-    async def flaky(path: str, params: Mapping[str, str] | None) -> object:
+    async def flaky(
+        path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -185,7 +194,9 @@ async def test_the_schema_of_a_model_comes_from_its_entry() -> None:
 
 
 async def test_a_model_without_an_input_schema_is_malformed() -> None:
-    async def get_json(path: str, params: Mapping[str, str] | None) -> object:
+    async def get_json(
+        path: str, params: Mapping[str, str] | None, model_id: str | None
+    ) -> object:
         return {"model_id": "acme/a", "display_name": "A"}
 
     with pytest.raises(MalformedResponseError, match="acme/a"):

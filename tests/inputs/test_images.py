@@ -263,6 +263,26 @@ def test_other_urls_are_refused(url: str) -> None:
         as_input_image(url)
 
 
+# The same answer on every Python: 3.13's ipaddress calls ::ffff:127.0.0.1 loopback and
+# earlier versions do not, and this module once asked ipaddress directly.
+@pytest.mark.parametrize(
+    "host",
+    ["[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::FFFF:127.9.9.9]", "[0:0:0:0:0:ffff:7f00:1]:8080"],
+)
+def test_ipv4_mapped_loopback_http_urls_are_taken_on_every_python(host: str) -> None:
+    url = f"http://{host}/a.png"
+
+    assert media.image_reference_problem(url) is None
+    assert as_input_image(url).uri == url
+
+
+@pytest.mark.parametrize("host", ["[::ffff:10.0.0.1]", "[::ffff:a00:1]", "[::ffff:8.8.8.8]"])
+def test_ipv4_mapped_addresses_of_other_hosts_are_refused_over_http(host: str) -> None:
+    assert media.image_reference_problem(f"http://{host}/a.png") is not None
+    with pytest.raises(InvalidInputError):
+        as_input_image(f"http://{host}/a.png")
+
+
 # --- Size caps -----------------------------------------------------------------------------------
 
 

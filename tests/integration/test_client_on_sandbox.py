@@ -10,7 +10,7 @@ import pytest
 import runcomfy_async as rc
 from runcomfy_async import AsyncRunComfy, JobState
 from runcomfy_async.ideogram import ColorPalette, V2Generate, V3TextToImage
-from runcomfy_async.sandbox import ModelSpec, Sandbox
+from runcomfy_async.sandbox import EndpointFaults, FaultPlan, ModelSpec, Sandbox
 
 T2I = "ideogram/ideogram-v3/text-to-image"
 SLOW = "test/queue-sitter"
@@ -172,3 +172,33 @@ async def test_unknown_model_is_an_invalid_request(client: AsyncRunComfy) -> Non
     with pytest.raises(rc.InvalidRequestError) as info:
         await client.submit("nobody/no-such-model", {"prompt": "x"})
     assert info.value.error_code == 400001
+
+
+async def test_a_model_the_catalog_answers_404_for_is_named_in_the_error() -> None:
+    # The sandbox names an unknown model in its own 400001 message; a bare 404 (a gateway's,
+    # or a route the service dropped) says nothing, so the client must name the model.
+    from aiohttp import web
+
+    from tests._rig import scripted_api
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"detail": "Not Found"}, status=404)
+
+    routes = [web.get("/v1/models/{model:.*}", not_found)]
+    async with scripted_api(routes) as base_url, AsyncRunComfy(
+        api_token="t", base_url=base_url
+    ) as client:
+        with pytest.raises(rc.NotFoundError) as info:
+            await client.models.get("acme/x")
+    assert info.value.model_id == "acme/x"
+    assert "acme/x" in str(info.value)
+
+
+async def test_a_failed_catalog_listing_names_its_route(sandbox: Sandbox) -> None:
+    sandbox.faults = FaultPlan(models=EndpointFaults(server_error=1.0))
+    async with AsyncRunComfy(
+        api_token=sandbox.token, base_url=sandbox.base_url, retry=rc.RetryPolicy(max_attempts=1)
+    ) as client:
+        with pytest.raises(rc.ServerError) as info:
+            await client.models.list()
+    assert "GET /models" in str(info.value)

@@ -3,9 +3,12 @@
 What its client does (read in ``runcomfy-com/runcomfy-mcp``, ``runcomfy_client.py``,
 ``RunComfyModelAPIClient`` and ``collect_model_output_urls``), restated here:
 
-- one session on the API origin (``/v1`` is in each path), with the bearer token,
-  ``Accept: application/json`` and client attribution headers, following redirects; a second
-  session without credentials for public URLs;
+- one session on the API origin (``/v1`` is in each path) whose only header of its own is
+  ``Accept: application/json``, following redirects; the caller's bearer token is set on each
+  request (never on the session), and ``Content-Type: application/json`` on each one with a
+  JSON body; a second session without credentials for public URLs. (The first public release
+  also sent attribution headers, ``User-Agent: runcomfy-mcp/1.0`` and ``X-RunComfy-Client``;
+  the current client sends neither, so neither is sent here);
 - an error is an HTTP error status or a body with a non-null ``error_code`` even under 200;
 - the wait loop polls ``/status`` at a fixed interval, reports each change of status, and once
   the lower-cased status is ``completed``, ``cancelled`` or ``failed`` fetches ``/result``
@@ -48,12 +51,15 @@ class McpError(Exception):
 class ModelApiClient:
     """A restatement of the MCP server's Model API client."""
 
-    def __init__(self, session: aiohttp.ClientSession, origin: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, origin: str, token: str) -> None:
         self.session = session
         self.origin = origin
+        self.token = token
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.session.request(method, self.origin + path, json=body) as response:
+        async with self.session.request(
+            method, self.origin + path, json=body, headers=auth(self.token)
+        ) as response:
             try:
                 payload = await response.json(content_type=None)
             except ValueError:
@@ -103,16 +109,11 @@ def collect_urls(value: Any) -> list[str]:
 
 @pytest.fixture
 async def mcp() -> AsyncIterator[tuple[Sandbox, ModelApiClient]]:
-    headers = {
-        **auth("placeholder"),
-        "Accept": "application/json",
-        "User-Agent": "runcomfy-mcp/1.0",
-        "X-RunComfy-Client": "mcp",
-    }
-    async with Sandbox(models=[TRIO], time_scale=0.001, workers=1) as sb:
-        headers.update(auth(sb.token))
-        async with aiohttp.ClientSession(headers=headers) as session:
-            yield sb, ModelApiClient(session, sb.base_url.removesuffix("/v1"))
+    async with (
+        Sandbox(models=[TRIO], time_scale=0.001, workers=1) as sb,
+        aiohttp.ClientSession(headers={"Accept": "application/json"}) as session,
+    ):
+        yield sb, ModelApiClient(session, sb.base_url.removesuffix("/v1"), sb.token)
 
 
 async def test_submit_then_wait_reports_each_status_change_then_the_result(

@@ -1,8 +1,8 @@
 """The sandbox driven as RunComfy's official CLI (Rust, ``runcomfy-com/runcomfy-cli``) drives
 the Model API, with the CLI's strict JSON types.
 
-What the CLI does (read in ``src/cmd/models.rs``, ``src/cmd/mod.rs``, ``src/poll.rs`` and
-``src/download.rs``), restated here:
+What the CLI does (read in ``src/cmd/models.rs``, ``src/cmd/mod.rs``, ``src/cmd/run.rs``,
+``src/poll.rs`` and ``src/download.rs``), restated here:
 
 - ``models list`` sends ``limit`` and ``offset`` always, ``search``/``category``/``kind`` when
   given; it reads ``models`` as an array and ``total`` as an unsigned integer, and renders each
@@ -11,9 +11,14 @@ What the CLI does (read in ``src/cmd/models.rs``, ``src/cmd/mod.rs``, ``src/poll
   a string, else the cell is ``-``;
 - ``models categories`` reads ``categories`` as an array of strings; ``models get`` trims
   slashes off the id;
-- ``run`` polls the status URL from the submit answer (first poll at once), ends on
-  ``completed succeeded failed cancelled canceled``, and describes ``queue_position`` as an
-  integer;
+- ``run`` reads the submit answer's ``request_id`` as a string and builds
+  ``{base}/requests/{request_id}/status`` itself (the answer's ``status_url`` is not used;
+  its ``result_url`` is, when given); it polls that at once, then at an interval, and ends on
+  ``completed succeeded failed cancelled canceled``;
+- status answers are read with ``request_id`` and ``status`` as strings and
+  ``queue_position`` as an optional integer (``i64``): any other type stops the run with
+  "parse status response"; a result's ``request_id`` and ``status`` are strings too, and its
+  ``created_at``/``finished_at`` optional strings;
 - the result's ``output`` is walked for every http(s) URL, once each, in order; only hosts
   ending in ``.runcomfy.net`` or ``.runcomfy.com`` are downloaded, without the token;
 - a cancel answer's ``outcome`` says ``cancelled`` or ``not_cancellable``.
@@ -57,8 +62,35 @@ def as_f64(value: Any) -> float | None:
     return float(value) if is_number else None
 
 
+def as_i64(value: Any) -> int | None:
+    """serde's ``i64``: a JSON integer in range (not a boolean, a float or a string)."""
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    return value if is_integer and -(2**63) <= value < 2**63 else None
+
+
 def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def read_status(payload: Any) -> dict[str, Any]:
+    """A status answer as the CLI's ``StatusResponse`` reads it, or an AssertionError where
+    the CLI would stop with "parse status response"."""
+    assert isinstance(payload, dict), payload
+    assert as_str(payload.get("request_id")), payload
+    assert as_str(payload.get("status")) is not None, payload
+    position = payload.get("queue_position")
+    assert position is None or as_i64(position) is not None, payload
+    return payload
+
+
+def read_result(payload: Any) -> dict[str, Any]:
+    """A result answer as the CLI's ``ResultResponse`` reads it."""
+    assert isinstance(payload, dict), payload
+    assert as_str(payload.get("request_id")), payload
+    assert as_str(payload.get("status")) is not None, payload
+    for key in ("created_at", "finished_at"):
+        assert payload.get(key) is None or as_str(payload[key]) is not None, payload
+    return payload
 
 
 def field(entry: dict[str, Any], key: str) -> str:
@@ -116,25 +148,30 @@ class Cli:
         assert status == 200, body
         return body
 
+    def status_url(self, request_id: str) -> str:
+        """The CLI builds this itself from its base; it never reads ``status_url``."""
+        return f"{self.base}/requests/{request_id}/status"
+
     async def run(self, model_id: str, inputs: dict[str, Any]) -> tuple[list[str], Any]:
         async with self.session.post(f"{self.base}/models/{model_id}", json=inputs) as response:
             submitted = await response.json()
+        request_id = as_str(submitted.get("request_id"))
+        assert request_id, submitted  # a String, or the CLI stops at "parse submit response"
+        result_url = as_str(submitted.get("result_url")) or (
+            f"{self.base}/requests/{request_id}/result"
+        )
         described = []
         for _ in range(POLLS):
-            async with self.session.get(submitted["status_url"]) as response:
-                payload = await response.json()
-            status = as_str(payload.get("status")) or "(no status)"
-            position = payload.get("queue_position")
-            described.append(
-                f"{status} (position {position})"
-                if isinstance(position, int) and not isinstance(position, bool)
-                else status
-            )
+            async with self.session.get(self.status_url(request_id)) as response:
+                payload = read_status(await response.json())
+            status = payload["status"]
+            position = as_i64(payload.get("queue_position"))
+            described.append(f"{status} (position {position})" if position is not None else status)
             if status.lower() in INFERENCE_TERMINAL:
                 break
             await asyncio.sleep(POLL_S)
-        async with self.session.get(submitted["result_url"]) as response:
-            return described, await response.json()
+        async with self.session.get(result_url) as response:
+            return described, read_result(await response.json())
 
 
 @pytest.fixture
@@ -204,7 +241,7 @@ async def test_models_get_takes_the_id_with_its_slashes_trimmed(cli: tuple[Sandb
     assert isinstance(body["input_schema"], dict)
 
 
-async def test_run_polls_the_status_url_until_completed_then_reads_the_result(
+async def test_run_polls_the_status_path_it_builds_until_completed_then_reads_the_result(
     cli: tuple[Sandbox, Cli],
 ) -> None:
     _, client = cli
@@ -228,10 +265,11 @@ async def test_a_queued_job_is_described_with_its_integer_position(
     ) as response:
         queued = await response.json()
 
-    _, payload = await client.get(queued["status_url"].removeprefix(sb.base_url))
+    async with client.session.get(client.status_url(queued["request_id"])) as response:
+        payload = read_status(await response.json())
 
-    assert payload["status"] == "in_queue"
-    assert as_u64(payload["queue_position"]) == 0
+    assert (payload["request_id"], payload["status"]) == (queued["request_id"], "in_queue")
+    assert as_i64(payload["queue_position"]) == 0
 
 
 async def test_cancel_answers_an_outcome_the_cli_prints(cli: tuple[Sandbox, Cli]) -> None:

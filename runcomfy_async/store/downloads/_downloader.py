@@ -49,8 +49,9 @@ from ..._constants import (
     RETRY_INITIAL_DELAY_S,
     RETRY_MAX_DELAY_S,
 )
-from ...core._errors import ConfigurationError, DownloadError
+from ...core._errors import DownloadError
 from ...core._files import StoredFile
+from ...core._validate import finite_at_least, finite_non_negative, positive_int
 from ._folder import OutputFolder
 from ._naming import extension_for, file_stem
 from ._policy import UrlPolicy
@@ -124,18 +125,11 @@ class Downloader:
         ssl: ssl_.SSLContext | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        for name, value in (
-            ("max_bytes", max_bytes),
-            ("concurrency", concurrency),
-            ("max_attempts", max_attempts),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
-        if not 0 <= retry_initial_delay <= retry_max_delay < float("inf"):
-            raise ConfigurationError(
-                "retry delays must satisfy 0 <= retry_initial_delay <= retry_max_delay < inf, "
-                f"got {retry_initial_delay!r} and {retry_max_delay!r}"
-            )
+        positive_int.check("max_bytes", max_bytes)
+        positive_int.check("concurrency", concurrency)
+        positive_int.check("max_attempts", max_attempts)
+        finite_non_negative.check("retry_initial_delay", retry_initial_delay)
+        finite_at_least(retry_initial_delay).check("retry_max_delay", retry_max_delay)
         if session is not None:
             check_session(session)
         self._out_dir = Path(out_dir).expanduser()
