@@ -12,9 +12,9 @@ checkers, ``_HOMES`` (where it is imported from at run time) and ``__all__``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
+from ._lazy import lazy_names
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         JobStateChanged,
         JobSubmitted,
         Limits,
+        MapKnobs,
         MapOptions,
         Outcome,
         OutcomeState,
@@ -103,6 +104,7 @@ _HOMES: Final = {
     "JobStateChanged": ".batch",
     "JobSubmitted": ".batch",
     "Limits": ".batch",
+    "MapKnobs": ".batch",
     "MapOptions": ".batch",
     "Outcome": ".batch",
     "OutcomeState": ".batch",
@@ -212,6 +214,7 @@ __all__ = [
     "JournalError",
     "Limits",
     "MalformedResponseError",
+    "MapKnobs",
     "MapOptions",
     "ModelInfo",
     "ModelInput",
@@ -247,16 +250,4 @@ __all__ = [
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any name from this package.
-
-    def __getattr__(name: str) -> Any:
-        """Import a public name's module on first use (PEP 562), then keep the name here."""
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home, __name__), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

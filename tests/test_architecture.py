@@ -21,6 +21,7 @@ MAX_LINES = 430
 # client's mistakes.
 RANKS = {
     "_constants": 0,
+    "_lazy": 0,
     "_version": 0,
     "core": 1,
     "policies": 2,
@@ -150,6 +151,7 @@ def _is_number(value: ast.expr | None) -> bool:
 def numbers_at_module_level(path: Path) -> list[str]:
     found = []
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        value: ast.expr | None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign):
@@ -163,10 +165,91 @@ def numbers_at_module_level(path: Path) -> list[str]:
     return found
 
 
+# Class-level numbers that are not settings: a record's value that every instance starts from.
+NOT_TUNABLE_FIELDS = {
+    "runcomfy_async.batch._outcome.Outcome.attempts",  # a job's first submit is its attempt 1
+}
+_FIELD_CALLS = {"attrs.field", "attrs.attrib", "attr.ib", "attr.attrib", "attr.field", "field"}
+
+
+def _default_of(value: ast.expr | None) -> ast.expr | None:
+    """A class attribute's default: the value itself, or an attrs field's ``default=``."""
+    if isinstance(value, ast.Call) and ast.unparse(value.func) in _FIELD_CALLS:
+        return next((k.value for k in value.keywords if k.arg == "default"), None)
+    return value
+
+
+def numbers_in_class_bodies(source: str) -> list[str]:
+    """``Class.attribute`` for each class-level default that is a number other than zero (a
+    counter or a sum starts at zero: that is not a setting). An enum's values are names for
+    numbers, not settings either."""
+    found = []
+    for cls in ast.walk(ast.parse(source)):
+        if not isinstance(cls, ast.ClassDef) or any(
+            ast.unparse(base).endswith(("Enum", "Flag")) for base in cls.bases
+        ):
+            continue
+        for node in cls.body:
+            value: ast.expr | None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            else:
+                continue
+            default = _default_of(value)
+            zero = isinstance(default, ast.Constant) and default.value == 0
+            if isinstance(target, ast.Name) and _is_number(default) and not zero:
+                found.append(f"{cls.name}.{target.id}")
+    return found
+
+
+def _has_own_numbers(module: str) -> bool:
+    return (
+        module.endswith("._constants") or module in NOT_TUNABLES or part_of(module) == "sandbox"
+    )
+
+
 @pytest.mark.parametrize("module", sorted(ALL))
 def test_every_tunable_number_lives_in_the_constants_module(module: str) -> None:
-    if module.endswith("._constants") or module in NOT_TUNABLES or part_of(module) == "sandbox":
+    if _has_own_numbers(module):
         return
     assert not numbers_at_module_level(ALL[module]), (
         f"{module} defines numbers at module level: move them to runcomfy_async/_constants.py"
     )
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_no_class_default_is_a_number_outside_the_constants_module(module: str) -> None:
+    if _has_own_numbers(module):
+        return
+    found = [
+        name for name in numbers_in_class_bodies(ALL[module].read_text(encoding="utf-8"))
+        if f"{module}.{name}" not in NOT_TUNABLE_FIELDS
+    ]
+    assert not found, (
+        f"{module}: class defaults {found} are numbers: name them in runcomfy_async/_constants.py"
+    )
+
+
+def test_the_class_default_check_sees_plain_and_attrs_defaults_but_not_counters() -> None:
+    source = """
+import enum
+import attrs
+
+@attrs.define
+class Planner:
+    window: int = 256
+    refit_interval: float = attrs.field(default=0.5, validator=None)
+    floor = -1.0
+    polls: int = 0
+    spent_usd: float = attrs.field(default=0.0, init=False)
+    clock: object = attrs.field(factory=object)
+    schedule: list[float] | None = None
+
+class Code(enum.IntEnum):
+    OK = 2
+"""
+    assert numbers_in_class_bodies(source) == [
+        "Planner.window", "Planner.refit_interval", "Planner.floor",
+    ]

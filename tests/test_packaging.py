@@ -53,9 +53,10 @@ def loaded_after(statement: str, prefixes: tuple[str, ...]) -> list[str]:
 
 def test_importing_the_package_alone_imports_none_of_it() -> None:
     # The pytest plugin and `runcomfy-async --version` import the package: every public name
-    # is imported on first use, so this costs next to nothing.
+    # is imported on first use (`_lazy`, the standard library only), so this costs next to
+    # nothing.
     loaded = loaded_after("import runcomfy_async", ("runcomfy_async", "aiohttp", "attr", "anyio"))
-    assert loaded == ["runcomfy_async", "runcomfy_async._version"]
+    assert loaded == ["runcomfy_async", "runcomfy_async._lazy", "runcomfy_async._version"]
 
 
 def test_errors_states_and_planners_import_without_the_client_or_aiohttp() -> None:
@@ -82,7 +83,9 @@ def test_the_version_is_answered_without_the_command_line_or_the_library() -> No
         "with contextlib.redirect_stdout(io.StringIO()):\n    cli.main(['--version'])",
         ("runcomfy_async", "argparse", "aiohttp", "rich", "jsonschema"),
     )
-    assert loaded == ["runcomfy_async", "runcomfy_async._version", "runcomfy_async.cli"]
+    assert loaded == [
+        "runcomfy_async", "runcomfy_async._lazy", "runcomfy_async._version", "runcomfy_async.cli"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,7 @@ def test_the_quick_version_answer_is_the_parsers_own(
     assert quick == capsys.readouterr().out
 
 
-LAZY_PACKAGES = ("runcomfy_async", "runcomfy_async.batch")
+LAZY_PACKAGES = ("runcomfy_async", "runcomfy_async.batch", "runcomfy_async.sandbox")
 
 
 @pytest.mark.parametrize("name", LAZY_PACKAGES)

@@ -48,11 +48,22 @@ from .._constants import (
     ADAPTIVE_MAX_INTERVAL_S,
     ADAPTIVE_MAX_SHARE_PER_POLL,
     ADAPTIVE_MIN_INTERVAL_S,
+    ADAPTIVE_MIN_SAMPLES,
+    ADAPTIVE_REFIT_EVERY,
+    ADAPTIVE_REFIT_INTERVAL_S,
     ADAPTIVE_SHORTEST_S,
     ADAPTIVE_TAIL_GROWTH,
     ADAPTIVE_TARGET_LAG_FRACTION,
+    ADAPTIVE_WINDOW,
 )
-from ..core._validate import finite_positive
+from ..core._errors import ConfigurationError
+from ..core._validate import (
+    finite_non_negative,
+    finite_positive,
+    fraction,
+    int_at_least,
+    positive_int,
+)
 from ._adaptive_fit import fit_schedule
 from .poll import PollSchedule
 
@@ -144,12 +155,14 @@ class AdaptivePoll:
             poll (from the first answer's age, one measured round trip; at most half the
             shortest duration seen, and 5 s), and skips ages before which ``min_samples``
             jobs were seen still running and none finished.
-        window: how many recent durations per model are remembered.
-        min_samples: durations needed before the learned schedule is used.
+        window: how many recent durations per model are remembered (at least
+            ``min_samples``).
+        min_samples: durations needed before the learned schedule is used (at least 2: a
+            spread needs two).
         refit_every: new durations between two refits (refits are also at most one per
             ``refit_interval`` seconds, so very fast batches don't spend their time fitting).
-        max_share_per_poll: the largest share of still-running jobs expected to finish
-            between two polls (bounds long steps where the hazard is low).
+        max_share_per_poll: the largest share (0 to 1) of still-running jobs expected to
+            finish between two polls (bounds long steps where the hazard is low).
         clock: a monotonic clock, for the refit throttle.
         rand: a source of uniform floats in [0, 1), for jitter.
     """
@@ -160,20 +173,29 @@ class AdaptivePoll:
     min_interval: float = attrs.field(default=ADAPTIVE_MIN_INTERVAL_S, validator=finite_positive)
     max_interval: float = attrs.field(default=ADAPTIVE_MAX_INTERVAL_S, validator=finite_positive)
     cold: PollSchedule | None = None
-    window: int = 256
-    min_samples: int = 8
-    refit_every: int = 16
-    refit_interval: float = 0.5
-    max_share_per_poll: float = ADAPTIVE_MAX_SHARE_PER_POLL
+    window: int = attrs.field(default=ADAPTIVE_WINDOW, validator=positive_int)
+    min_samples: int = attrs.field(default=ADAPTIVE_MIN_SAMPLES, validator=int_at_least(2))
+    refit_every: int = attrs.field(default=ADAPTIVE_REFIT_EVERY, validator=positive_int)
+    refit_interval: float = attrs.field(
+        default=ADAPTIVE_REFIT_INTERVAL_S, validator=finite_non_negative
+    )
+    max_share_per_poll: float = attrs.field(
+        default=ADAPTIVE_MAX_SHARE_PER_POLL, validator=fraction
+    )
     clock: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
     _models: dict[str, _ModelTimes] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.min_interval > self.max_interval:
-            raise ValueError("min_interval must not exceed max_interval")
-        if self.min_samples < 2 or self.window < self.min_samples:
-            raise ValueError("need 2 <= min_samples <= window")
+            raise ConfigurationError(
+                f"min_interval must be <= max_interval ({self.max_interval!r}), "
+                f"got {self.min_interval!r}"
+            )
+        if self.min_samples > self.window:
+            raise ConfigurationError(
+                f"min_samples must be <= window ({self.window!r}), got {self.min_samples!r}"
+            )
 
     def _times(self, model_id: str) -> _ModelTimes:
         times = self._models.get(model_id)

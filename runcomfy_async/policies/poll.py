@@ -14,15 +14,9 @@ import attrs
 
 from runcomfy_async._constants import POLL_FIRST_DELAY_S, POLL_GROWTH, POLL_JITTER, POLL_MAX_DELAY_S
 
-from ..core._validate import finite_non_negative, finite_positive, fraction
+from ..core._validate import finite_at_least, finite_non_negative, finite_positive, fraction
 
 __all__ = ["PollSchedule"]
-
-
-def _at_least_one(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    finite_positive(_, attribute, value)
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -38,7 +32,7 @@ class PollSchedule:
     """
 
     first_delay: float = attrs.field(default=POLL_FIRST_DELAY_S, validator=finite_non_negative)
-    growth: float = attrs.field(default=POLL_GROWTH, validator=_at_least_one)
+    growth: float = attrs.field(default=POLL_GROWTH, validator=finite_at_least(1))
     max_delay: float = attrs.field(default=POLL_MAX_DELAY_S, validator=finite_positive)
     jitter: float = attrs.field(default=POLL_JITTER, validator=fraction)
 

@@ -31,15 +31,21 @@ from .._constants import (
     RATE_RECOVERY_AFTER,
     RATE_RECOVERY_STEP,
 )
-from ..core._validate import finite_positive, positive_int
+from ..core._validate import (
+    NumberRule,
+    finite_above,
+    finite_positive,
+    open_fraction,
+    positive_int,
+)
 
 __all__ = ["AdaptiveRate", "TokenBucket"]
 
 
-
-def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value != math.inf:
-        finite_positive(_, attribute, value)
+# Tokens per second, or no limit at all.
+_rate = NumberRule(
+    lambda v: v == math.inf or finite_positive.accepts(v), "a finite number > 0, or math.inf"
+)
 
 
 @attrs.define
@@ -93,7 +99,7 @@ class TokenBucket:
 
     def set_rate(self, rate: float) -> None:
         """Change the rate from now on (tokens already earned are kept)."""
-        _rate(None, attrs.fields(TokenBucket).rate, rate)
+        _rate.check("rate", rate)
         self._refill(self.clock())
         self.rate = rate
         if rate == math.inf:
@@ -109,8 +115,8 @@ class AdaptiveRate:
         bucket: the token bucket whose rate this steers.
         max_rate: the rate the user asked for (``inf`` for none); growth stops there.
         min_rate: the floor below which 429s no longer cut.
-        backoff_factor: multiplier applied on a 429.
-        recovery_step: multiplier applied after ``recovery_after`` successes in a row.
+        backoff_factor: multiplier applied on a 429 (between 0 and 1, exclusive).
+        recovery_step: multiplier applied after ``recovery_after`` successes in a row (> 1).
         recovery_after: successful submits between two growth steps.
         cut_window: seconds after a cut during which further 429s cut nothing: they are
             answers to requests sent before the cut took effect (TCP cuts once per window
@@ -121,8 +127,8 @@ class AdaptiveRate:
     bucket: TokenBucket
     max_rate: float = attrs.field(default=math.inf, validator=_rate)
     min_rate: float = attrs.field(default=MIN_SUBMIT_RATE_PER_S, validator=finite_positive)
-    backoff_factor: float = attrs.field(default=RATE_BACKOFF_FACTOR, validator=finite_positive)
-    recovery_step: float = attrs.field(default=RATE_RECOVERY_STEP, validator=finite_positive)
+    backoff_factor: float = attrs.field(default=RATE_BACKOFF_FACTOR, validator=open_fraction)
+    recovery_step: float = attrs.field(default=RATE_RECOVERY_STEP, validator=finite_above(1))
     recovery_after: int = attrs.field(default=RATE_RECOVERY_AFTER, validator=positive_int)
     cut_window: float = attrs.field(default=RATE_CUT_WINDOW_S, validator=finite_positive)
     _last_cut: float = attrs.field(default=-math.inf, init=False)
@@ -132,12 +138,6 @@ class AdaptiveRate:
     _first_success: float | None = attrs.field(default=None, init=False)
     _peak: float = attrs.field(default=0.0, init=False)
     cuts: int = attrs.field(default=0, init=False)
-
-    def __attrs_post_init__(self) -> None:
-        if not 0 < self.backoff_factor < 1:
-            raise ValueError(f"backoff_factor must be in (0, 1), got {self.backoff_factor!r}")
-        if self.recovery_step <= 1:
-            raise ValueError(f"recovery_step must be > 1, got {self.recovery_step!r}")
 
     @property
     def rate(self) -> float:

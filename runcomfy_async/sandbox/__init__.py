@@ -9,9 +9,9 @@ as ``options=`` or as keyword arguments. `ThreadedSandbox` runs one in a backgro
 sync code; the ``runcomfy_sandbox`` pytest fixture yields one.
 ``python -m runcomfy_async.sandbox`` serves one standalone.
 
-It shares the bundled schemas with the client, never its code, so that it catches the
-client's mistakes instead of repeating them. Drawing output images needs Pillow (the
-``sandbox`` extra).
+It shares the bundled schemas with the client, never its code paths, so that it catches the
+client's mistakes instead of repeating them (the package's lazy-import helper, ``_lazy``, is
+plumbing, not a code path). Drawing output images needs Pillow (the ``sandbox`` extra).
 
 The names below are imported on first use rather than with the package: the pytest plugin is
 a module of this package, loaded into every pytest run of every project that installs it, and
@@ -20,8 +20,9 @@ must not pull in aiohttp's server, jsonschema and the rest until a test asks for
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._faults import CdnFaults, EndpointFaults, FaultPlan
@@ -69,16 +70,4 @@ __all__ = [
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any name from this package.
-
-    def __getattr__(name: str) -> Any:
-        """Import a public name's module on first use (PEP 562), then keep the name here."""
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home, __name__), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

@@ -14,8 +14,8 @@ Pytest loads this module in every run of every project that has the package inst
 whether or not a test uses a sandbox. So it imports only pytest and the standard library at
 module level, and the fixtures import the sandbox (aiohttp's server, jsonschema, Pillow when
 drawing) the first time a test asks for one; ``runcomfy_async.sandbox`` itself imports its
-names only on first use. What loading the plugin still costs is the parent package,
-``runcomfy_async`` (the client), which Python imports before any module inside it.
+names only on first use. Python imports the parent packages first, and they are as lazy:
+``runcomfy_async`` loads its version and its lazy-import helper, not the client or aiohttp.
 """
 
 from __future__ import annotations

@@ -8,7 +8,13 @@ import statistics
 
 import pytest
 
-from runcomfy_async import AdaptivePoll, BackoffPoll, FixedIntervalPoll, PollSchedule
+from runcomfy_async import (
+    AdaptivePoll,
+    BackoffPoll,
+    ConfigurationError,
+    FixedIntervalPoll,
+    PollSchedule,
+)
 
 
 def test_poll_schedule_grows_geometrically_to_its_cap() -> None:
@@ -26,7 +32,7 @@ def test_poll_schedule_jitter_is_bounded_and_uses_the_random_source() -> None:
     "kwargs", [{"first_delay": -1}, {"growth": 0.5}, {"max_delay": 0}, {"jitter": 2}]
 )
 def test_poll_schedule_refuses_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         PollSchedule(**kwargs)  # type: ignore[arg-type]
 
 

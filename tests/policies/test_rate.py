@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from runcomfy_async import ConfigurationError
 from runcomfy_async.policies.rate import AdaptiveRate, TokenBucket
 
 
@@ -41,7 +42,7 @@ def test_unlimited_bucket_never_waits() -> None:
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan")])
 def test_bucket_refuses_nonsense_rates(rate: float) -> None:
-    with pytest.raises(ValueError, match="rate"):
+    with pytest.raises(ConfigurationError, match="rate"):
         TokenBucket(rate=rate, burst=1, clock=Clock())
 
 
@@ -127,5 +128,5 @@ def test_a_quiet_window_grows_the_rate_even_without_many_successes() -> None:
     [({"backoff_factor": 1.5}, "backoff_factor"), ({"recovery_step": 0.9}, "recovery_step")],
 )
 def test_adaptive_rate_refuses_nonsense(kwargs: dict[str, float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         AdaptiveRate(TokenBucket(rate=1.0, burst=1, clock=Clock()), **kwargs)  # type: ignore[arg-type]
