@@ -7,6 +7,9 @@
   subprocess, with no async plugin.
 - ``<!-- readme-test: skip -->`` marks a block that is not meant to run.
 - The shell commands that use ``--sandbox`` run as subprocesses with the venv's executable.
+  A ``console`` block that shows what its ``--sandbox`` commands print (the cost block) is
+  run as a transcript: its ``$`` lines in order, in one folder, each printing what follows it.
+- Markdown tables are whole: no prose between the rows of one table.
 
 The collector is ``tests/_readme_blocks.py``.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from runcomfy_async.cli._exit_codes import BUDGET_REACHED, SUCCESS
 from runcomfy_async.sandbox import ThreadedSandbox
 
 from ._readme_blocks import (
@@ -43,11 +48,17 @@ BLOCKS = read_blocks(README)
 PYTHON_BLOCKS = [block for block in BLOCKS if block.is_python]
 RUN_BLOCKS = [block for block in PYTHON_BLOCKS if block.mode == "run"]
 PYTEST_BLOCKS = [block for block in PYTHON_BLOCKS if block.mode == "pytest"]
+# Console blocks whose output is exact (no timings): run as transcripts, not as quick starts.
+TRANSCRIPT_BLOCKS = [
+    block for block in BLOCKS
+    if block.language == "console" and block.mode == "run" and "--dry-run" in block.source
+]
 SANDBOX_COMMANDS = list(
     dict.fromkeys(
         tuple(argv)
-        for _, argv in shell_commands(BLOCKS)
+        for block, argv in shell_commands(BLOCKS)
         if argv[:1] == ["runcomfy-async"] and "--sandbox" in argv
+        and block not in TRANSCRIPT_BLOCKS
     )
 )
 ORIGIN_LINE = "download_origins=[sb.cdn_base_url],"
@@ -101,6 +112,33 @@ def test_the_readme_has_the_examples_this_suite_runs() -> None:
     assert len(RUN_BLOCKS) >= 3
     assert len(PYTEST_BLOCKS) >= 1
     assert SANDBOX_COMMANDS, "the quick start's --sandbox batch is gone from the README"
+    assert TRANSCRIPT_BLOCKS, "the --dry-run / --budget block is gone, or marked skip"
+    assert any("OpenTelemetryHook" in block.source for block in RUN_BLOCKS)
+
+
+def table_rows_apart(text: str) -> list[int]:
+    """The lines of table rows that do not follow a table's header: rows cut off from
+    their table by prose (Markdown shows them as plain text)."""
+    lines = text.splitlines()
+    apart = []
+    for number, line in enumerate(lines):
+        if not line.startswith("|"):
+            continue
+        previous = lines[number - 1] if number else ""
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        heads_a_table = following.startswith("|") and set(following) <= set("|-: ")
+        if not previous.startswith("|") and not heads_a_table:
+            apart.append(number + 1)
+    return apart
+
+
+def test_every_table_of_the_readme_is_whole() -> None:
+    assert table_rows_apart(README.read_text(encoding="utf-8")) == []
+
+
+def test_a_table_cut_by_prose_is_found() -> None:
+    text = "| a | b |\n|---|---|\n| 1 | 2 |\n\nProse.\n| 3 | 4 |\n"
+    assert table_rows_apart(text) == [6]
 
 
 @pytest.mark.parametrize("block", RUN_BLOCKS, ids=[block.id for block in RUN_BLOCKS])
@@ -241,6 +279,57 @@ def test_sandbox_command_runs_as_written(argv: tuple[str, ...], tmp_path: Path) 
     assert all(image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
     assert (out / "index.html").is_file()
     assert (out / "journal.sqlite").is_file()
+
+
+def transcript(block: Block) -> list[tuple[list[str], list[str]]]:
+    """A console block's commands, each with the lines shown after it."""
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in block.source.splitlines():
+        if line.startswith("$ "):
+            steps.append((shlex.split(line[2:]), []))
+        elif steps and line.strip():
+            steps[-1][1].append(line)
+    return steps
+
+
+def in_order(shown: list[str], printed: list[str]) -> bool:
+    """True when every shown line is a printed line, in the same order (the README may
+    leave lines out: a progress line, a pricing note)."""
+    remaining = iter(line.rstrip() for line in printed)
+    return all(any(line == wanted.rstrip() for line in remaining) for wanted in shown)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("block", TRANSCRIPT_BLOCKS, ids=[b.id for b in TRANSCRIPT_BLOCKS])
+def test_console_block_prints_what_it_shows(block: Block, tmp_path: Path) -> None:
+    """The cost block: ``--dry-run`` prints the estimate shown and sends nothing; ``--budget``
+    stops at the budget shown (exit 3) and prints its resume command, word for word."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    steps = transcript(block)
+    assert steps
+    assert all(argv[0] == "runcomfy-async" for argv, _ in steps)
+    for argv, shown in steps:
+        executable = Path(sys.executable).parent / argv[0]
+        done = subprocess.run(
+            [str(executable), *argv[1:]],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=210,
+            check=False,
+        )
+        expected = BUDGET_REACHED if "--budget" in argv else SUCCESS
+        assert done.returncode == expected, done.stdout + done.stderr
+        printed = done.stdout.splitlines() + done.stderr.splitlines()
+        assert in_order(shown, printed), "\n".join([" ".join(argv), *printed])
+
+
+def test_a_transcript_line_that_is_not_printed_is_found() -> None:
+    assert in_order(["a", "c"], ["a", "b", "c"])
+    assert not in_order(["c", "a"], ["a", "b", "c"])
+    assert not in_order(["d"], ["a", "b", "c"])
 
 
 # The collector itself.

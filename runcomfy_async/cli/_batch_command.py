@@ -46,8 +46,9 @@ from ._context import Context
 from ._dry_run import budget_problem, dry_run
 from ._exit_codes import CANT_CREATE, DATA_ERROR, USAGE, CommandError
 from ._input_check import CheckedInputs, LineProblem, ModelSchemas, check_inputs
-from ._input_files import STDIN_NAME, read_input_file
+from ._input_files import STDIN_NAME, InputLine, read_input_file
 from ._input_stream import StdinReader, StreamedInputs
+from ._skipped_lines import SkippedLines, problems_by_line
 
 __all__ = ["batch_command"]
 
@@ -62,10 +63,12 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
     sandbox = context.service.sandbox
     if not args.dry_run:  # a dry run touches no journal: it only prices the inputs
         await check_journal(journal, resume=args.resume, sandbox=sandbox)
+    left_out = SkippedLines(out_dir, default_model=args.model)
     async with connect(context.service) as connection:
         client = connection.client
         schemas = ModelSchemas(client.models)
         inputs: BatchInputs
+        skipped_in_file: list[tuple[InputLine, tuple[LineProblem, ...]]] = []
         if source is not None:
             checked = await check_inputs(
                 source.lines,
@@ -85,11 +88,12 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
                 items = [(item.model_id, item.payload) for item in checked.valid]
                 return await dry_run(context, args, client, items, journal=journal)
             inputs = FileInputs(checked.valid)
+            skipped_in_file = problems_by_line(source.lines, checked.problems)
         else:
             if args.model is not None:
                 await _check_models_known(client, {args.model})
                 await _check_budget(client, {args.model}, args)
-            inputs = _streamed(context, args, client, schemas)
+            inputs = _streamed(context, args, client, schemas, left_out)
         await anyio.to_thread.run_sync(_usable_folders, out_dir, journal)
         if sandbox:
             await mark_sandbox_journal(journal)
@@ -115,7 +119,10 @@ async def batch_command(context: Context, args: argparse.Namespace) -> int:
         options["max_spend"] = args.budget
         options["assume_run_s"] = args.assume_seconds
         run = BatchRun(context, args, inputs, out_dir, journal, from_stdin=from_stdin)
-        return await run.run(client, options)
+        with left_out:
+            # The lines left out are in the manifest (and so the gallery), with their errors.
+            await left_out.add_all(skipped_in_file)
+            return await run.run(client, options)
 
 
 def _batch_paths(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -126,7 +133,11 @@ def _batch_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _streamed(
-    context: Context, args: argparse.Namespace, client: AsyncRunComfy, schemas: ModelSchemas
+    context: Context,
+    args: argparse.Namespace,
+    client: AsyncRunComfy,
+    schemas: ModelSchemas,
+    left_out: SkippedLines,
 ) -> StreamedInputs:
     streams = context.streams
 
@@ -145,6 +156,7 @@ def _streamed(
         allow_unknown_fields=args.allow_unknown_fields,
         skip_invalid=args.skip_invalid,
         on_problem=on_problem,
+        on_skipped=left_out.add,
         check_model=check_model,
     )
 

@@ -35,6 +35,7 @@ __all__ = [
     "RESUME_FLAG",
     "SANDBOX_MARK_SUFFIX",
     "check_journal",
+    "journaled_beyond",
     "mark_sandbox_journal",
     "release_sandbox_jobs",
 ]
@@ -105,6 +106,29 @@ async def check_journal(journal: Path, *, resume: bool, sandbox: bool) -> None:
             "--sandbox (with the --base-url it ran against), or choose another --out folder.",
             USAGE,
         )
+
+
+async def journaled_beyond(journal: Path, count: int) -> int:
+    """How many inputs the journal holds at index ``count`` or after: those of an earlier,
+    longer input file (a batch stopped, then resumed with fewer lines). The batch collects
+    their jobs, or reports them as they stand, after this run's ``count`` inputs; the
+    progress and the summary count them too.
+
+    Reads the journal a page at a time, and only when it reaches that far.
+    """
+    if not await anyio.Path(journal).exists():
+        return 0
+    beyond = 0
+    async with Journal(journal) as opened:
+        last = await opened.max_index()
+        start = count
+        while last is not None and start <= last:
+            page = await opened.entries(start, RESUME_PAGE_SIZE)
+            if not page:
+                break
+            beyond += len(page)
+            start = page[-1].index + 1
+    return beyond
 
 
 async def mark_sandbox_journal(journal: Path) -> None:

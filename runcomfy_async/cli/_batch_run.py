@@ -26,10 +26,10 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from ..batch import Batch, MapOptions, Outcome
 from ..client._client import AsyncRunComfy
-from ..core._errors import ConfigurationError, RunComfyError
-from ._batch_journal import RESUME_FLAG
+from ..core._errors import ConfigurationError, JournalError, RunComfyError
+from ._batch_journal import RESUME_FLAG, journaled_beyond
 from ._batch_summary import BatchSummary, Tally
-from ._console import OutputClosed, hidden_records
+from ._console import OutputClosed, RecordCount, hidden_records
 from ._context import Context
 from ._exit_codes import (
     BROKEN_PIPE,
@@ -54,6 +54,11 @@ _SAID_BY_THE_COMMAND = (
     "input %d: download failed",
     "input %d: %s; the batch stops submitting (the balance ran out)",
 )
+# Logged by the library for each job cancelled at an early stop that the journal could not
+# mark (a full disk): counted, and said once (see BatchSummary.report_unjournaled).
+_NOT_JOURNALED = "job %s was cancelled, but the journal could not record it"
+# Said once before the batch starts, when the inputs journaled beyond the file were counted.
+_BEYOND_THE_INPUTS = "input %d is in the journal but not among this run's inputs"
 # The library's names for what the command line calls by its options.
 _OPTION_WORDS = (
     ("(assume_run_s, --assume-seconds)", "(--assume-seconds)"),
@@ -143,6 +148,8 @@ class BatchRun:
         self.resume = context.same_command_with(RESUME_FLAG) + (
             "   (with the same input on standard input)" if from_stdin else ""
         )
+        self.source = "standard input" if from_stdin else "the input file"
+        self.beyond = 0
         self.tally = Tally()
         self.summary = BatchSummary(context, out_dir, journal, self.resume, args.budget)
         self.json_open = bool(args.json)
@@ -151,6 +158,15 @@ class BatchRun:
         """Run the batch to its end (or an early stop); return the exit code."""
         context = self.context
         context.interrupt.parting_words = f"The journal is consistent. To resume: {self.resume}"
+        if self.args.resume and self.inputs.total is not None:
+            # A shorter input file than the run that began the batch: the inputs journaled
+            # beyond it are collected too, so they count in the total.
+            self.beyond = await journaled_beyond(self.journal, self.inputs.total)
+            if self.beyond and not context.quiet:
+                context.streams.say(
+                    f"{self.beyond} input(s) journaled beyond {self.source} (an earlier run's "
+                    "longer one) are collected too, and counted in the progress"
+                )
         display = self._display()
         batch = client.map(
             None,
@@ -158,8 +174,11 @@ class BatchRun:
             options=MapOptions.build(on_event=display.on_event, **options),
         )
         failure: BaseException | None = None
+        unjournaled = RecordCount(_NOT_JOURNALED)
         try:
-            with display, context.interrupt.stops(), hidden_records(*_SAID_BY_THE_COMMAND):
+            said = (*_SAID_BY_THE_COMMAND, *((_BEYOND_THE_INPUTS,) if self.beyond else ()))
+            with display, context.interrupt.stops(), hidden_records(*said), \
+                    unjournaled.installed():
                 async with batch as outcomes:
                     display.watch(batch)
                     await _consume(outcomes, self._take, display)
@@ -173,14 +192,16 @@ class BatchRun:
                 raise
         finally:
             # Even after an error or Ctrl-C: what finished is on disk and belongs in the page.
-            gallery = self._write_gallery()
+            gallery = await self._write_gallery()
+        self.summary.report_unjournaled(unjournaled.count)
         if failure is not None:
             raise self._ended_by(failure, batch) from None
-        inputs = self.inputs
+        beyond = self.tally.beyond
         self.summary.report(
-            self.tally, batch, display, gallery=gallery, skipped=inputs.skipped,
-            of=f"{inputs.total} inputs" if inputs.total is not None
-            else f"{inputs.count} inputs read",
+            self.tally, batch, display, gallery=gallery, skipped=self.inputs.skipped,
+            of=self._counted(),
+            beyond=f"{beyond} collected from the journal beyond {self.source}" if beyond
+            else None,
         )
         if context.interrupt.requested:
             self.summary.report_interrupt(batch)
@@ -198,10 +219,22 @@ class BatchRun:
             return stopped
         return SUCCESS if self.tally.incomplete == 0 else JOBS_FAILED
 
+    def _counted(self) -> str:
+        """How many inputs the batch had, those journaled beyond the input file included:
+        ``"10 inputs"``, or ``"12 inputs read"`` from standard input."""
+        inputs, beyond = self.inputs, self.tally.beyond
+        if inputs.total is not None:
+            return f"{inputs.total + self.beyond} inputs"
+        if beyond:
+            return f"{inputs.count + beyond} inputs ({inputs.count} read)"
+        return f"{inputs.count} inputs read"
+
     def _display(self) -> BatchDisplay:
         context = self.context
         streams = context.streams
         total, lines = self.inputs.total, self.inputs.lines
+        if total is not None:
+            total += self.beyond
         budget = self.args.budget
         if streams.interactive and not context.quiet:
             return LiveDisplay(streams, total, lines, verbose=context.verbose, budget=budget)
@@ -209,7 +242,8 @@ class BatchRun:
                            budget=budget)
 
     def _take(self, outcome: Outcome) -> None:
-        self.tally.take(outcome)
+        # Indices go past the inputs handed over only for inputs journaled beyond them.
+        self.tally.take(outcome, beyond=outcome.index >= self.inputs.count)
         line = self.inputs.forget(outcome.index)
         if outcome.ok and outcome.error is not None and is_local_write_failure(outcome.error):
             self._stop_writing(outcome.error)
@@ -237,19 +271,25 @@ class BatchRun:
         )
         self.context.interrupt.stop(IO_ERROR)
 
-    def _write_gallery(self) -> Path | None:
+    async def _write_gallery(self) -> Path | None:
+        """Write the gallery in a worker thread: its thumbnails take seconds for a large
+        batch, and the event loop must stay free to hear a second Ctrl-C (which exits at
+        once). Shielded, so that a first stop arriving meanwhile lets the page be finished
+        and the summary said."""
+        page: Path | None = None
         try:
-            return write_gallery(self.out_dir)
+            with anyio.CancelScope(shield=True):
+                page = await anyio.to_thread.run_sync(write_gallery, self.out_dir)
         except OSError as exc:
             self.context.streams.say(
                 ("warning: ", "bold yellow"),
                 f"the gallery could not be written: {exc.strerror or exc}",
             )
-            return None
+        return page
 
     def _ended_by(self, failure: BaseException, batch: Batch) -> CommandError:
         """The error that ends the command, with the resume command when there is
-        something to resume."""
+        something to resume (not when the journal itself is what stopped the batch)."""
         if isinstance(failure, CommandError):
             message = str(failure)
         elif isinstance(failure, OSError):
@@ -264,6 +304,14 @@ class BatchRun:
         progress = batch.progress
         started = progress.submits or progress.from_journal or self.args.resume
         hint = f"The journal is consistent. To resume: {self.resume}" if started else None
+        if isinstance(failure, JournalError) and not is_local_write_failure(failure):
+            # The journal itself stopped the batch (lost, another batch's, unreadable): the
+            # resume command would stop the same way. The message says what to do instead.
+            hint = (
+                f"The journal ({self.journal}) stopped the batch: the same command, with or "
+                f"without {RESUME_FLAG}, stops here again until you do what the message above "
+                "says."
+            )
         return CommandError(message, exit_code_for(failure), hint=hint)
 
 

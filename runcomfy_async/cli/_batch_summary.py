@@ -44,6 +44,8 @@ class Tally:
         reported_usd: the costs the service reported, added up (earlier runs' included).
         earlier_usd: the part of it reported to earlier runs (outcomes from the journal).
         priced: outcomes with a reported cost.
+        beyond: outcomes of inputs journaled beyond this run's inputs (an earlier run's
+            longer input file), collected from the journal.
     """
 
     states: Counter[str] = attrs.field(factory=Counter)
@@ -53,10 +55,12 @@ class Tally:
     reported_usd: float = 0.0
     earlier_usd: float = 0.0
     priced: int = 0
+    beyond: int = 0
 
-    def take(self, outcome: Outcome) -> None:
-        """Count one outcome."""
+    def take(self, outcome: Outcome, *, beyond: bool = False) -> None:
+        """Count one outcome (``beyond``: of an input journaled beyond this run's)."""
         self.states[outcome.state.value] += 1
+        self.beyond += beyond
         if held_back(outcome):
             self.held_back += 1
         elif not outcome.ok or outcome.error is not None:
@@ -100,6 +104,7 @@ class BatchSummary:
         of: str,
         skipped: int,
         gallery: Path | None,
+        beyond: str | None = None,
     ) -> None:
         """What happened: states, cost, where everything is.
 
@@ -107,7 +112,10 @@ class BatchSummary:
             tally: the run's outcomes.
             batch: the batch.
             display: its display (for the time it took and the failure lines left out).
-            of: how many inputs there were (``"10 inputs"``, ``"12 inputs read"``).
+            of: how many inputs there were (``"10 inputs"``, ``"12 inputs read"``), those
+                journaled beyond the input file included.
+            beyond: what became of the inputs journaled beyond the input file, if any
+                (``"11 collected from the journal beyond the input file"``).
             skipped: invalid lines skipped (``--skip-invalid``).
             gallery: the gallery page, if it was written.
         """
@@ -129,10 +137,15 @@ class BatchSummary:
             if tally.states[state.value]
         )
         replayed = batch.progress.from_journal
+        notes = "; ".join(
+            note for note in (
+                f"{replayed} from the journal of an earlier run" if replayed else None, beyond
+            ) if note
+        )
         streams.say(
             (f"{done} of {of} finished", "bold"),
             f" in {format_duration(display.elapsed)}" + (f": {parts}" if parts else ""),
-            f" ({replayed} from the journal of an earlier run)" if replayed else "",
+            f" ({notes})" if notes else "",
         )
         if tally.priced:
             streams.say(self._spent(tally))
@@ -187,6 +200,16 @@ class BatchSummary:
             f"resume with: {self.resume}"
         )
         return NO_PERMISSION
+
+    def report_unjournaled(self, count: int) -> None:
+        """One line for the jobs cancelled at an early stop that the journal could not mark
+        (the library logs each; a full disk would otherwise print one line per job)."""
+        if count:
+            self.context.streams.say(
+                ("warning: ", "bold yellow"),
+                f"{count} queued job(s) were cancelled before they ran (not billed), but the "
+                "journal could not record it",
+            )
 
     def report_interrupt(self, batch: Batch) -> None:
         """What became of the jobs still pending when Ctrl-C or SIGTERM stopped the batch."""

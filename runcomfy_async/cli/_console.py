@@ -30,6 +30,7 @@ from .._constants import LOGGER_NAME
 
 __all__ = [
     "OutputClosed",
+    "RecordCount",
     "Streams",
     "configure_logging",
     "hidden_records",
@@ -154,3 +155,36 @@ def hidden_records(*prefixes: str) -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(hide)
+
+
+class RecordCount(logging.Filter):
+    """Holds back the library's log records whose message starts with ``prefix``, and
+    counts them: for a line the library logs once per job, which the command says once.
+
+    Args:
+        prefix: the start of the message (its format string, before ``%`` arguments).
+
+    Attributes:
+        count: how many records were held back.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self._prefix):
+            self.count += 1
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[RecordCount]:
+        """Hold back and count while the block runs."""
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.addFilter(self)
+        try:
+            yield self
+        finally:
+            logger.removeFilter(self)

@@ -25,12 +25,12 @@ import io
 import os
 import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, BinaryIO
 
 from .._constants import STDIN_CHUNK_BYTES, STDIN_MAX_LINE_BYTES
 from ._input_check import BatchInput, LineProblem, ModelSchemas, check_line
-from ._input_files import parse_json_line, unreadable
+from ._input_files import InputLine, parse_json_line, unreadable
 
 __all__ = ["StdinReader", "StreamedInputs", "numbered_lines"]
 
@@ -150,6 +150,7 @@ class StreamedInputs:
         allow_unknown_fields: ``--allow-unknown-fields``.
         skip_invalid: ``--skip-invalid``: go on after an invalid line.
         on_problem: told of each problem of an invalid line, as it is met.
+        on_skipped: told of each line skipped (``--skip-invalid``), with its problems.
         check_model: called once per model named, before its first input is handed over
             (a wrong token or an unknown model ends the batch there).
 
@@ -172,6 +173,7 @@ class StreamedInputs:
         skip_invalid: bool,
         on_problem: Callable[[LineProblem], None],
         check_model: Callable[[str], Awaitable[None]],
+        on_skipped: Callable[[InputLine, Sequence[LineProblem]], Awaitable[None]] | None = None,
     ) -> None:
         self._read = read
         self._default_model = default_model
@@ -180,6 +182,7 @@ class StreamedInputs:
         self._skip_invalid = skip_invalid
         self._on_problem = on_problem
         self._check_model = check_model
+        self._on_skipped = on_skipped
         self._models: set[str] = set()
         self.lines: dict[int, int] = {}
         self.total: int | None = None
@@ -215,6 +218,8 @@ class StreamedInputs:
                     self.stopped_at = tuple(checked)
                     return
                 self.skipped += 1
+                if self._on_skipped is not None:
+                    await self._on_skipped(line, checked)
                 continue
             if checked.model_id not in self._models:
                 await self._check_model(checked.model_id)

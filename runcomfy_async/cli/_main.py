@@ -15,7 +15,6 @@ from ._context import Context
 from ._exit_codes import (
     BROKEN_PIPE,
     INTERRUPTED,
-    UNAVAILABLE,
     USAGE,
     CommandError,
     exit_code_for,
@@ -90,8 +89,8 @@ def main(argv: Sequence[str] | None = None, *, program: Sequence[str] = PROGRAM)
 
 def _serve_sandbox(arguments: Sequence[str], prog: str) -> int:
     """The ``sandbox`` command: the standalone server, on its own event loop until SIGINT."""
-    # Imported here: the sandbox (aiohttp.web, Pillow) is not needed otherwise.
-    from ..sandbox import SandboxDependencyError
+    # Imported here: the sandbox (aiohttp.web, Pillow) is not needed otherwise. Without
+    # Pillow it says what to install in one line and exits 69 (UNAVAILABLE) itself.
     from ..sandbox._standalone import serve_main
 
     try:
@@ -100,9 +99,6 @@ def _serve_sandbox(arguments: Sequence[str], prog: str) -> int:
         # Its parser exits 2 on a usage error, as argparse does; ours say 64 everywhere.
         code = exit_.code if isinstance(exit_.code, int) else 0
         return USAGE if code == _ARGPARSE_USAGE else code
-    except SandboxDependencyError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        return UNAVAILABLE
 
 
 def _command(args: argparse.Namespace) -> Command:

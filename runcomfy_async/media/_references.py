@@ -2,32 +2,23 @@
 
 An image given by URL is fetched by RunComfy, so it must be public: ``https://``, with plain
 ``http://`` allowed only on loopback hosts, where test servers (the sandbox) live. A URL is
-checked for its scheme and host only; what it points at is the server's business.
+checked for its scheme and host only; what it points at is the server's business. Which
+hosts are loopback is the client's one answer (:func:`..core._net.is_loopback`), the same on
+every Python for IPv4-mapped addresses (``[::ffff:127.0.0.1]``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Final
 from urllib.parse import urlsplit
+
+from ..core._net import is_loopback
 
 __all__ = ["IMAGE_REFERENCE_ALLOWED", "image_reference_problem", "url_problem"]
 
 IMAGE_REFERENCE_ALLOWED: Final = (
     "an https:// URL (http:// only on a loopback host) or a data:image/...;base64 URI"
 )
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def url_problem(text: str) -> str | None:
@@ -46,7 +37,7 @@ def url_problem(text: str) -> str | None:
     scheme = parts.scheme.lower()
     if scheme == "https" and host:
         return None
-    if scheme == "http" and _is_loopback(host):
+    if scheme == "http" and is_loopback(host):
         return None
     if scheme == "http":
         return "an https:// URL (plain http:// only on loopback: 127.0.0.0/8, localhost, ::1)"

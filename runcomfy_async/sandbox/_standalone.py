@@ -32,9 +32,13 @@ from ._constants import (
     LOOPBACK_HOST,
 )
 from ._faults import ENDPOINTS, FAULT_KINDS, Endpoint, EndpointFaults, FaultKind, FaultPlan
+from ._pillow import SandboxDependencyError
 from ._sandbox import Sandbox
 from ._stats import StatsSnapshot
 
+# The exit status of a server that cannot start for want of a package (sysexits'
+# EX_UNAVAILABLE, as `runcomfy-async` says it).
+_EXIT_UNAVAILABLE: Final = 69
 # Short names for the command line, besides the fault kinds' own names.
 KIND_NAMES: Final[dict[str, FaultKind]] = {
     "429": "rate_limit",
@@ -225,10 +229,16 @@ def serve_main(argv: Sequence[str] | None = None, *, prog: str | None = None) ->
             sandbox.register_model(attrs.evolve(served[model_id], failure_rate=rate))
     except ValueError as exc:
         parser.error(str(exc))
+    except SandboxDependencyError as exc:
+        return _unavailable(parser, exc)
     final_stats: list[StatsSnapshot] = []
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(sandbox, final_stats))
+    except SandboxDependencyError as exc:
+        # Pillow (or, with --cdn-https, cryptography) is not installed: what to install, in
+        # one line, rather than a traceback.
+        return _unavailable(parser, exc)
     except OSError as exc:
         # Typically the port is taken: say so in one line rather than a traceback.
         sys.stderr.write(f"{parser.prog}: cannot serve: {exc}\n")
@@ -238,6 +248,11 @@ def serve_main(argv: Sequence[str] | None = None, *, prog: str | None = None) ->
             stats = final_stats[0].to_json_dict()
             args.stats_file.write_text(json.dumps(stats, indent=1), encoding="utf-8")
     return 0
+
+
+def _unavailable(parser: argparse.ArgumentParser, error: SandboxDependencyError) -> int:
+    sys.stderr.write(f"{parser.prog}: error: {error}\n")
+    return _EXIT_UNAVAILABLE
 
 
 async def _serve(sandbox: Sandbox, final_stats: list[StatsSnapshot]) -> None:

@@ -22,6 +22,7 @@ import attrs
 import pytest
 from PIL import Image
 
+from runcomfy_async.cli._exit_codes import SUCCESS
 from runcomfy_async.cli.gallery import (
     PAGE_SIZE,
     build_gallery,
@@ -31,7 +32,10 @@ from runcomfy_async.cli.gallery import (
     write_gallery,
 )
 from runcomfy_async.core._files import StoredFile
-from runcomfy_async.store._manifest import Manifest, ManifestRecord, Timings
+from runcomfy_async.sandbox import ThreadedSandbox
+from runcomfy_async.store._manifest import Manifest, ManifestRecord, Timings, read_manifest
+
+from .conftest import V3, against, cdn, cli
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 NOW = datetime(2030, 1, 2, 4, 0, 0, tzinfo=timezone.utc)
@@ -196,6 +200,87 @@ def test_inputs_refused_before_a_job_appear_with_their_error() -> None:
     # An unknown state is a state too: its own filter, shown as a problem.
     assert 'data-filter="state:refused"' in page.text
     assert '<span class="state tone-bad">refused</span>' in page.card_html(1)
+
+
+def test_a_nested_field_is_said_in_words_not_json() -> None:
+    shown = record(0, prompt="p", input={"style": {"style_type": "Design", "colors": ["red", 2]}})
+    card = Page(render_gallery([shown])).card_html(0)
+    assert ">style_type: Design, colors: [red, 2]<" in card
+    assert "{" not in card
+    assert "&quot;" not in card
+
+
+@pytest.mark.parametrize("skew", [0.0001, 0.004, 30.0])
+def test_clocks_a_hair_apart_never_make_a_negative_time(skew: float) -> None:
+    """submitted_at and detected_at are this side's clock, finished_at the service's."""
+    finished = T0 + timedelta(seconds=5)
+    shown = record(0, prompt="p", timings=Timings(
+        submitted_at=finished + timedelta(seconds=skew), finished_at=finished,
+        detected_at=finished - timedelta(seconds=skew),
+    ))
+    card = Page(render_gallery([shown])).card_html(0)
+    assert "took 0.00 s · detection lag 0.00 s" in card
+    assert "-" not in card.split('class="meta timing">')[1].split("<")[0]
+
+
+def test_lines_skipped_as_invalid_are_cards_with_their_line_and_error(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(
+        '{"prompt": "a fox"}\n{"prompt": "a hen", "aspect_ratio": "5:4"}\nnot json\n'
+        '{"prompt": "a cat"}\n',
+        encoding="utf-8",
+    )
+    command = ("batch", str(inputs), "--model", V3, "--out", str(tmp_path / "out"),
+               "--skip-invalid", *cdn(sandbox))
+    done = cli(*command, env=against(sandbox))
+    assert done.returncode == SUCCESS, done.stderr
+
+    manifest = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    skipped = {r.index: r for r in manifest if r.state == "refused"}
+    assert sorted(skipped) == [-3, -2]  # minus the line number: never a batch input's index
+    assert skipped[-2].input == {"prompt": "a hen", "aspect_ratio": "5:4"}
+    assert skipped[-2].model_id == V3
+    assert skipped[-2].error["line"] == 2
+    assert skipped[-2].error["message"].startswith("line 2: aspect_ratio: got '5:4'")
+    assert skipped[-3].error["message"].startswith("line 3: not valid JSON")
+    assert sorted(r.index for r in manifest if r.state == "succeeded") == [0, 1]
+
+    page = Page((tmp_path / "out" / "index.html").read_text(encoding="utf-8"))
+    hen = page.card_html(-2)
+    assert '<span class="index">line 2</span>' in hen
+    assert "a hen" in hen
+    assert "line 2: aspect_ratio: got &#x27;5:4&#x27;" in hen
+    assert '<span class="state tone-bad">refused</span>' in hen
+    assert "line 3: not valid JSON" in page.card_html(-3)
+    assert 'data-filter="state:refused"' in page.text
+    assert {"i": -2, "n": "line 2"}.items() <= next(
+        r for r in page.data["records"] if r["i"] == -2
+    ).items()
+
+    resumed = cli(*command, "--resume", env=against(sandbox))
+    assert resumed.returncode == SUCCESS, resumed.stderr
+    again = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    assert [r.index for r in again if r.state == "refused"] == [-2, -3]  # not written twice
+    assert set(Page((tmp_path / "out" / "index.html").read_text(encoding="utf-8")).cards) == {
+        "input--3", "input--2", "input-0", "input-1",
+    }
+
+
+def test_lines_skipped_from_standard_input_are_cards_too(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    lines = '{"prompt": "a fox"}\nnot json\n{"prompt": "a cat", "sed": 4}\n'
+    done = cli("batch", "-", "--model", V3, "--out", str(tmp_path / "out"), "--skip-invalid",
+               *cdn(sandbox), env=against(sandbox), stdin=lines)
+    assert done.returncode == SUCCESS, done.stderr
+    refused = [r for r in read_manifest(tmp_path / "out" / "manifest.jsonl")
+               if r.state == "refused"]
+    assert [(r.index, r.error["line"]) for r in refused] == [(-2, 2), (-3, 3)]
+    page = Page((tmp_path / "out" / "index.html").read_text(encoding="utf-8"))
+    assert "did you mean &#x27;seed&#x27;?" in page.card_html(-3)
+    assert '<span class="index">line 3</span>' in page.card_html(-3)
 
 
 def test_the_header_counts_every_state_and_the_failures() -> None:

@@ -47,12 +47,25 @@ def test_job_timeout_help_says_it_counts_time_in_the_queue() -> None:
     assert "queue included" in option
 
 
-def test_the_sandbox_command_without_pillow_is_one_line_and_exit_69() -> None:
+SANDBOX_FORMS = {
+    "runcomfy-async sandbox": (
+        "from runcomfy_async.cli import main\n"
+        "sys.exit(main(['sandbox', '--port', '0']))\n"
+    ),
+    "python -m runcomfy_async.sandbox": (
+        "import runpy\n"
+        "sys.argv[1:] = ['--port', '0']\n"
+        "runpy.run_module('runcomfy_async.sandbox', run_name='__main__', alter_sys=True)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("form", SANDBOX_FORMS)
+def test_the_sandbox_command_without_pillow_is_one_line_and_exit_69(form: str) -> None:
     hide_pillow = (
         "import sys\n"
         "sys.modules['PIL'] = None  # as if Pillow were not installed\n"
-        "from runcomfy_async.cli import main\n"
-        "sys.exit(main(['sandbox', '--port', '0']))\n"
+        + SANDBOX_FORMS[form]
     )
     done = subprocess.run([sys.executable, "-c", hide_pillow], capture_output=True, text=True,
                           env=clean_env(), timeout=60)

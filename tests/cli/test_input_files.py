@@ -202,7 +202,7 @@ def test_unusable_files_end_the_command_with_the_right_code(
 # --- Checking against schemas -----------------------------------------------------------------
 
 
-async def refuse_requests(path: str, params: object) -> object:
+async def refuse_requests(path: str, params: object, model_id: str | None) -> object:
     raise AssertionError(f"the bundled schemas need no request, yet {path} was asked for")
 
 

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
-from runcomfy_async.cli._exit_codes import INTERRUPTED
+from runcomfy_async import AsyncRunComfy
+from runcomfy_async.cli._exit_codes import DATA_ERROR, INTERRUPTED
 from runcomfy_async.sandbox import EndpointFaults, FaultPlan, ThreadedSandbox
 from runcomfy_async.store._manifest import read_manifest
+from runcomfy_async.store.journal import Journal
 
-from .conftest import CLI, V3, against, cdn, write_prompts
+from .conftest import CLI, V3, against, cdn, cli, write_prompts
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
 
@@ -117,3 +122,98 @@ def test_second_ctrl_c_exits_at_once_and_the_journal_still_resumes(
                              env=against(slow_sandbox), timeout=60)
     assert resumed.returncode in (0, 1), resumed.stderr
     assert_every_input_paid_once_and_finished_once(slow_sandbox, tmp_path / "out")
+
+
+def reader_of(fifo: Path, timeout: float) -> int:
+    """Wait (bounded) until something opens ``fifo`` for reading; return a write end that
+    keeps the reader waiting for data, or fail."""
+    until = time.monotonic() + timeout
+    while True:
+        try:
+            # Without a reader, a non-blocking open for writing fails (ENXIO).
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            assert time.monotonic() < until, f"nothing opened {fifo} for reading"
+            time.sleep(0.01)
+
+
+def test_second_ctrl_c_exits_at_once_while_thumbnails_are_made(
+    slow_sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    """The gallery's thumbnails are made after the first Ctrl-C has stopped the batch, and
+    can take seconds; the second Ctrl-C still exits at once. A named pipe in the place of an
+    image stands for a thumbnail that takes as long as the test wants."""
+    process = start_batch(slow_sandbox, tmp_path)
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())
+    (image,) = first["files"]
+    Path(image["path"]).unlink()
+    os.mkfifo(image["path"])
+    process.send_signal(signal.SIGINT)
+    writer = None
+    try:
+        writer = reader_of(Path(image["path"]), timeout=60)  # its thumbnail is being made
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        if writer is not None:
+            os.close(writer)
+    assert process.returncode == INTERRUPTED, err
+    assert "interrupted again: exiting now. The journal is consistent. To resume: " in err
+
+
+# --- A journal that does not match the input file ---------------------------------------------
+
+
+async def journal_jobs_in_flight(sandbox: ThreadedSandbox, journal: Path, count: int) -> None:
+    """Journal `count` submitted jobs, as a run killed with them in flight leaves them."""
+    async with Journal(journal) as opened, AsyncRunComfy(
+        api_token=sandbox.token, base_url=sandbox.base_url
+    ) as client:
+        for index in range(count):
+            given = {"prompt": f"prompt {index}"}
+            await opened.record_intent(index, V3, given)
+            job = await client.submit(V3, given)
+            await opened.record_submitted(index, job.request_id)
+
+
+def test_resuming_with_a_shorter_input_file_counts_the_journaled_jobs_beyond_it(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    anyio.run(journal_jobs_in_flight, sandbox, out / "journal.sqlite", 16)
+    short = write_prompts(tmp_path / "short.txt", [f"prompt {i}" for i in range(5)])
+    resumed = cli("batch", str(short), "--model", V3, "--out", str(out), "--resume",
+                  *cdn(sandbox), env=against(sandbox))
+    assert resumed.returncode == 0, resumed.stderr
+    # Every journaled job was collected (none paid again) and counted: 5 given, 11 beyond.
+    assert sandbox.stats.jobs_created == 16
+    assert sorted(r.index for r in read_manifest(out / "manifest.jsonl")) == list(range(16))
+    assert "16 of 16 inputs finished" in resumed.stderr
+    assert "11 collected from the journal beyond the input file" in resumed.stderr
+    assert "16/16 finished (100%)" in resumed.stderr
+    assert "of 5 inputs" not in resumed.stderr
+    assert "/5 finished" not in resumed.stderr
+
+
+def test_a_lost_journal_refuses_to_pay_again_and_prints_no_resume_command(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    source = write_prompts(tmp_path / "p.txt", [f"prompt {i}" for i in range(6)])
+    args = ("batch", str(source), "--model", V3, "--out", str(tmp_path / "out"), *cdn(sandbox))
+    first = cli(*args, env=against(sandbox))
+    assert first.returncode == 0, first.stderr
+    for path in (tmp_path / "out").glob("journal.sqlite*"):
+        path.unlink()
+    created = sandbox.stats.jobs_created
+
+    again = cli(*args, "--resume", env=against(sandbox))
+    assert again.returncode == DATA_ERROR, again.stderr
+    assert sandbox.stats.jobs_created == created, "nothing may be paid twice"
+    assert "Restore the journal, or use a new output folder" in again.stderr
+    # The command that just failed is not offered as the way on.
+    assert "To resume" not in again.stderr
+    assert "The journal is consistent" not in again.stderr
+    assert "stopped the batch" in again.stderr

@@ -9,9 +9,13 @@ The child prints ``started`` once the batch is open (journal and download folder
 ``done`` when every outcome has been received; the test kills it somewhere in between.
 
 With ``RUNCOMFY_TEST_KILL_AT=POINT:N`` the child instead kills itself (SIGKILL) the N-th
-time it reaches POINT, for the instants a random kill rarely hits exactly:
+time it reaches POINT, for the instants a random kill rarely hits exactly (the eight points
+of ``test_kill_points.POINTS``):
 
-- ``after_intent``: an intent is committed and its submit is about to go out;
+- ``after_record_<write>``: right after the journal's ``record_<write>`` committed, for each
+  of its five state transitions: ``after_record_intent`` (the submit is about to go out),
+  ``after_record_submitted``, ``after_record_finished``, ``after_record_not_created`` and
+  ``after_record_files``;
 - ``before_submitted_write``: a submit's answer (the request id) arrived, not yet journaled;
 - ``after_poll_answer``: a poll's answer arrived, not yet acted on;
 - ``mid_download``: a file is fully written under its temporary name, not yet renamed.

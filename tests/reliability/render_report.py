@@ -3,9 +3,12 @@
 Usage (from the repository root)::
 
     RUNCOMFY_RELIABILITY_REPORT=tests/reliability/last_full_run.json \\
-        .venv/bin/pytest -m slow tests/reliability
+        .venv/bin/pytest -m "slow or not slow" tests/reliability
     .venv/bin/python tests/reliability/render_report.py \\
         tests/reliability/last_full_run.json RELIABILITY.md
+
+(``-m "slow or not slow"``: the full run is every test, the slow ones with the others;
+``-m slow`` alone would leave the others out of the figures.)
 
 Everything between the ``<!-- figures:start -->`` and ``<!-- figures:end -->`` markers of
 the Markdown file is replaced; the rest of it is left alone. No figure is typed by hand.

@@ -2,13 +2,20 @@
 
 Random kills (test_crash_resume) rarely land on the narrow windows of the submit protocol,
 so here the child batch kills itself (SIGKILL) at a named point, the N-th time it gets
-there (N drawn from the seed), and the batch is resumed and audited like the others:
+there (N drawn from the seed), and the batch is resumed and audited like the others. The
+eight points (``POINTS``):
 
-- after an intent is committed, before its submit goes out;
-- after a submit's answer arrived, before its request id is journaled (the job exists and
-  the journal does not know its id: the resume must report it, not pay for it again);
-- after a poll's answer arrived, before it was acted on;
-- mid-download, with the file written under its temporary name but not yet renamed.
+- ``after_record_intent``: an intent is committed, its submit not yet sent;
+- ``before_submitted_write``: a submit's answer arrived, its request id not yet journaled
+  (the job exists and the journal does not know its id: the resume must report it, not pay
+  for it again);
+- ``after_record_submitted``: the request id is journaled;
+- ``after_record_finished``: how a job ended is journaled, its files not yet fetched;
+- ``after_record_not_created``: an input that never had a job (refused before sending) is
+  journaled;
+- ``after_record_files``: the files are journaled, the manifest line not yet written;
+- ``after_poll_answer``: a poll's answer arrived, not yet acted on;
+- ``mid_download``: a file is written under its temporary name, not yet renamed.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from ...core._text import shorten
 from ...store._manifest import ManifestRecord
 from .._money import format_usd
 from .._outcomes import describe_error
+from .._skipped_lines import skipped_line
 
 __all__ = [
     "Card",
@@ -89,7 +90,9 @@ class Card:
     """Everything one card shows, as ready texts and URL-quoted links.
 
     Attributes:
-        index: the input's position in the batch.
+        index: the input's position in the batch (for a line left out by
+            ``--skip-invalid``, minus its line number).
+        number: how the card names its input: ``#42``, or ``line 17`` for a line left out.
         state: its state, as the manifest spells it.
         failure: it did not end with its files on disk (a failed state, or files missing);
             an input held back for money is not a failure.
@@ -107,6 +110,7 @@ class Card:
     """
 
     index: int
+    number: str
     state: str
     failure: bool
     title: str
@@ -128,6 +132,8 @@ class Card:
         """
         data: dict[str, Any] = {"i": self.index, "s": self.state, "t": self.title}
         optional: dict[str, Any] = {
+            # Only when it is not "#" and the index (the script writes that one itself).
+            "n": self.number if self.number != f"#{self.index}" else "",
             "x": 1 if self.failure else 0,
             "f": [list(pair) for pair in self.fields],
             "m": self.model_id,
@@ -165,8 +171,10 @@ def card_for(record: ManifestRecord, thumbs: Mapping[str, str]) -> Card:
     else:
         placeholder = "no image" if record.state == _SUCCEEDED else state_label(record.state)
     cost = record_cost(record)
+    line = skipped_line(record.index)
     return Card(
         index=record.index,
+        number=f"#{record.index}" if line is None else f"line {line}",
         state=record.state,
         failure=record.state not in _HELD_STATES
         and (record.state != _SUCCEEDED or record.error is not None),
@@ -240,34 +248,46 @@ def _fields(payload: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _value_text(value: Any) -> str:
+    return shorten(_plain(value), GALLERY_VALUE_CHARS)
+
+
+def _plain(value: Any, *, nested: bool = False) -> str:
+    """A value as a person reads it: ``style_type: Design, colors: red, blue`` for an
+    object, not its JSON; an object or a list inside another one is bracketed."""
     if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, (str, int, float)):
-        text = str(value)
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    return shorten(text, GALLERY_VALUE_CHARS)
+        return "yes" if value else "no"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, Mapping):
+        text = ", ".join(f"{key}: {_plain(item, nested=True)}" for key, item in value.items())
+        return f"({text})" if nested else text
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(_plain(item, nested=True) for item in value)
+        return f"[{text}]" if nested else text
+    return "null" if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _timing(record: ManifestRecord) -> str:
     timings = record.timings
     parts = []
+    # Two clocks meet here (the service's finished_at, this side's submitted_at and
+    # detected_at): a hair of skew must not make a job take, or be seen after, "-0.00 s".
     if timings.submitted_at is not None and timings.finished_at is not None:
         took = (timings.finished_at - timings.submitted_at).total_seconds()
-        parts.append(f"took {_seconds(took)}")
+        parts.append(f"took {_seconds(max(0.0, took))}")
     if timings.finished_at is not None and timings.detected_at is not None:
         lag = (timings.detected_at - timings.finished_at).total_seconds()
-        parts.append(f"detection lag {_seconds(lag)}")
+        parts.append(f"detection lag {_seconds(max(0.0, lag))}")
     return " · ".join(parts)
 
 
 def _seconds(seconds: float) -> str:
-    if abs(seconds) < 10:
+    if seconds < 10:
         return f"{seconds:.2f} s"
-    if abs(seconds) < 60:
+    if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(abs(seconds)), 60)
-    return f"{'-' if seconds < 0 else ''}{minutes} min {rest:02d} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 def _file_label(content_type: str, number: int) -> str:

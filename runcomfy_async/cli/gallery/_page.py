@@ -216,7 +216,7 @@ def render_card(card: Card, states: Sequence[StateInfo]) -> str:
         parts.append(f'<div class="thumb placeholder tone-{tone}">{_e(card.placeholder)}</div>')
     parts.append("<figcaption>")
     head = f'<span class="state tone-{tone}">{_e(label)}</span>'
-    head += f'<span class="index">#{card.index}</span>'
+    head += f'<span class="index">{_e(card.number)}</span>'
     if card.cost:
         head += f'<span class="cost">{_e(card.cost)}</span>'
     parts.append(f'<p class="head">{head}</p>')

@@ -54,7 +54,7 @@
     const caption = element("figcaption");
     const head = element("p", "head");
     head.append(element("span", "state tone-" + state.tone, state.label));
-    head.append(element("span", "index", "#" + record.i));
+    head.append(element("span", "index", record.n || "#" + record.i));
     if (record.c) head.append(element("span", "cost", record.c));
     caption.append(head);
     const prompt = element("p", "prompt", record.t);
@@ -177,7 +177,7 @@
   }
   // A link to one input (index.html#input-1234) opens the page that holds it.
   function reveal() {
-    const wanted = /^#input-(\d+)$/.exec(location.hash);
+    const wanted = /^#input-(-?\d+)$/.exec(location.hash);
     if (!wanted || document.getElementById(wanted[0].slice(1))) return false;
     const position = records.findIndex((record) => record.i === Number(wanted[1]));
     if (position < 0) return false;
