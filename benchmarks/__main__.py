@@ -1,7 +1,7 @@
 """``python -m benchmarks NAME [--quick] [--out DIR]``, ``all``, and ``report``.
 
-- ``NAME``: one benchmark (``throughput``, ``polling``, ``scale``, ``storm``, ``sandbox``,
-  ``concurrent_runs``);
+- ``NAME``: one benchmark (``throughput``, ``instructions``, ``polling``, ``scale``,
+  ``storm``, ``sandbox``, ``concurrent_runs``);
   prints its tables and writes ``DIR/NAME.json`` (default ``benchmarks/results/``).
 - ``all``: every benchmark, each in a fresh interpreter (so that one's memory and threads
   cannot colour the next one's figures, and a crash in one does not stop the others).
@@ -29,7 +29,9 @@ from ._harness import (
     write_result,
 )
 
-BENCHMARKS = ("sandbox", "throughput", "polling", "scale", "storm", "concurrent_runs")
+BENCHMARKS = (
+    "sandbox", "throughput", "instructions", "polling", "scale", "storm", "concurrent_runs",
+)
 INVOKED_AS_ENV = "RUNCOMFY_BENCHMARKS_INVOKED_AS"
 
 

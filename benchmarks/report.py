@@ -13,10 +13,13 @@ from typing import Any
 
 from ._harness import library_source_hash, render_markdown
 
-ORDER = ("throughput", "polling", "scale", "storm", "sandbox", "concurrent_runs")
+ORDER = (
+    "throughput", "instructions", "polling", "scale", "storm", "sandbox", "concurrent_runs",
+)
 TITLES = {
     "sandbox": "5. sandbox: the sandbox's own capacity",
     "throughput": "1. throughput: client.map against a minimal aiohttp loop",
+    "instructions": "1b. instructions: the same, in CPU instructions per job (callgrind)",
     "polling": "2. polling: adaptive against fixed intervals",
     "scale": "3. scale: a long batch and a wide batch",
     "storm": "4. storm: 30 % of answers are 429 with Retry-After",
@@ -37,7 +40,8 @@ with every raw figure and the run's metadata), rendered by `python -m benchmarks
 ## How to run
 
 ```
-python -m benchmarks NAME [--quick] [--out DIR]   # NAME: sandbox, throughput, polling, scale, storm
+python -m benchmarks NAME [--quick] [--out DIR]   # NAME: sandbox, throughput, instructions,
+                                                  #   polling, scale, storm, concurrent_runs
 python -m benchmarks all --quick --out DIR        # every quick form (CI), each in a fresh process
 python -m benchmarks all                          # the full forms, into benchmarks/results/
 python -m benchmarks report                       # regenerate this file from benchmarks/results/
