@@ -162,6 +162,10 @@ JOURNAL_BUSY_TIMEOUT_MS: Final = 5000
 # timestamps, cost and every output URL stay whole), so that a verbose or hostile answer
 # cannot write hundreds of kilobytes per job.
 MAX_JOURNALED_JSON_CHARS: Final = 16 * 1024
+# A batch remembers the request ids of this many of its latest ended jobs (beside every
+# pending one) to catch a service that gives an id twice; a window, not every id, so that a
+# batch of any length holds only what is in flight plus this.
+REPEATED_ID_WINDOW: Final = 10_000
 
 # --- Catalog and validation ------------------------------------------------------------------
 # Models asked for per page when listing the whole catalog.

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._constants import REPEATED_ID_WINDOW
 from ..api._api import Api
 from ..core._errors import RunComfyError
 from ..core._events import Hook, call_hook, fan_out
@@ -101,11 +102,12 @@ class BatchCore:
         self.http = Semaphore(options.limits.max_concurrent_requests)
         self.batch_deadline = math.inf
         self.pending: dict[int, Item] = {}
-        # Every request id the service gave this batch, with the input it was given for,
-        # kept for the whole batch (not only while pending): a repeat of an id whose job
-        # already ended must be caught as surely as one still pending. One str and one int
-        # per job: about 150 bytes (15 MB for a batch of 100,000 jobs with uuid ids).
+        # The request ids the service gave this batch, with the input each was given for:
+        # every pending job's, and the latest ended ones' (REPEATED_ID_WINDOW), so that a
+        # repeat of an id whose job already ended is caught too while memory stays bounded
+        # by what is in flight (a dict keeps insertion order: the oldest go first).
         self.given_ids: dict[str, int] = {}
+        self._ended_ids: dict[str, int] = {}
         self.heap: list[tuple[float, int, Item]] = []
         self._seq = itertools.count()
         self.wake = asyncio.Event()
@@ -134,11 +136,20 @@ class BatchCore:
         """The index of another input the service already gave ``request_id`` in this batch
         (pending or ended), if any: the same id for two inputs is the service's anomaly."""
         holder = self.given_ids.get(request_id)
+        if holder is None:
+            holder = self._ended_ids.get(request_id)
         return holder if holder is not None and holder != index else None
 
     def forget(self, item: Item) -> None:
-        """The item's job is no longer pending (it ended, or is being replaced)."""
+        """The item's job is no longer pending (it ended, or is being replaced); its id
+        stays known for a while (resumed items' ids from earlier runs too)."""
         self.pending.pop(item.index, None)
+        if item.request_id is not None:
+            self.given_ids.pop(item.request_id, None)
+            ended = self._ended_ids
+            ended.setdefault(item.request_id, item.index)
+            if len(ended) > REPEATED_ID_WINDOW:
+                del ended[next(iter(ended))]
 
     def accepted(self, item: Item, request_id: str) -> None:
         """The service took the item's job: it is pending from now on."""
@@ -191,8 +202,6 @@ class BatchCore:
         """Give the item its outcome and send it on to the finishers (or the consumer)."""
         item.done = True
         self.forget(item)
-        if item.request_id is not None:  # an id from an earlier run, when resumed
-            self.given_ids.setdefault(item.request_id, item.index)
         self.spend.settle(item.held_usd, state, result)
         item.held_usd = None
         item.outcome = Outcome(
