@@ -162,6 +162,11 @@ JOURNAL_BUSY_TIMEOUT_MS: Final = 5000
 # timestamps, cost and every output URL stay whole), so that a verbose or hostile answer
 # cannot write hundreds of kilobytes per job.
 MAX_JOURNALED_JSON_CHARS: Final = 16 * 1024
+# The manifest keeps an input whole while its JSON may be up to this long (counted without
+# encoding, at the longest escaping); beyond, its strings over the second bound are cut: an
+# inline image's megabytes stay in the journal only.
+MAX_MANIFEST_INPUT_CHARS: Final = 64 * 1024
+MAX_MANIFEST_INPUT_STRING_CHARS: Final = 4 * 1024
 # A batch remembers the request ids of this many of its latest ended jobs (beside every
 # pending one) to catch a service that gives an id twice; a window, not every id, so that a
 # batch of any length holds only what is in flight plus this.

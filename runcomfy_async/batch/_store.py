@@ -33,13 +33,15 @@ from .._constants import (
     LOGGER_NAME,
     MANIFEST_NAME,
     MAX_JOURNALED_JSON_CHARS,
+    MAX_MANIFEST_INPUT_CHARS,
+    MAX_MANIFEST_INPUT_STRING_CHARS,
     MAX_OUTPUT_NESTING,
     REPR_CHARS,
 )
 from ..core._errors import JournalError, RunComfyError
 from ..core._identity import input_fingerprint
 from ..core._lifecycle import InputState
-from ..core._text import shorten
+from ..core._text import short_repr, shorten
 from ..core._wire import JobResult, JobState
 from ..store._error_json import error_json
 from ..store._manifest import Manifest, ManifestRecord, read_manifest_ids
@@ -258,7 +260,7 @@ def _manifest_record(outcome: Outcome) -> ManifestRecord:
     return ManifestRecord(
         index=outcome.index,
         model_id=outcome.model_id or "",
-        input=payload_of(outcome.input),
+        input=kept_input(payload_of(outcome.input)),
         state=outcome.state.value,
         request_id=outcome.request_id,
         outputs=outcome.outputs,
@@ -306,6 +308,31 @@ def kept_result(result: JobResult) -> Mapping[str, Any]:
     if result.error not in (None, "", [], {}):
         kept["error"] = kept_json(result.error)
     return kept
+
+
+def kept_input(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An input as the manifest keeps it: whole, unless it holds megabytes (an inline image's
+    ``data:`` URI), whose long strings are then cut.
+
+    The journal keeps every input whole, for a resume; the manifest says what each file came
+    from, and a line of 24 MB would be re-encoded and written on the event loop for no
+    reader's benefit. Measured without encoding: an inline image is never encoded twice.
+    """
+    if _room_left(payload, MAX_MANIFEST_INPUT_CHARS) >= 0:  # the common case
+        return payload
+    return _cut_long_strings(payload, 0)  # type: ignore[no-any-return]
+
+
+def _cut_long_strings(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return shorten(value, MAX_MANIFEST_INPUT_STRING_CHARS)
+    if depth >= MAX_OUTPUT_NESTING:
+        return short_repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _cut_long_strings(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut_long_strings(v, depth + 1) for v in value]
+    return value
 
 
 def kept_error(error: BaseException | None) -> Any:

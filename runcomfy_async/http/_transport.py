@@ -20,6 +20,7 @@ a connection is never taken for one that may have been sent.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Mapping
@@ -236,6 +237,7 @@ class Transport:
         # Only a large body takes a while to upload: then aiohttp times the reads from the
         # end of the upload; otherwise the sweep times them from the start of the attempt.
         uploads = data is not None and len(data) > UPLOAD_TIMED_BY_AIOHTTP_BYTES
+        body: bytes | io.BytesIO | None = io.BytesIO(data) if data and uploads else data
         timeouts = self.timeouts
         total = timeouts.total
         if timeout_cap is not None:
@@ -246,7 +248,10 @@ class Transport:
         raw: bytes | None = None
         try:
             async with session.request(
-                method, url, params=params, data=data, headers=headers,
+                # A large body goes out in chunks of 64 KiB, each awaited: handed over whole,
+                # tens of megabytes (an inline image) are joined and copied in one callback,
+                # which holds the event loop for as long.
+                method, url, params=params, data=body, headers=headers,
                 allow_redirects=False, timeout=self._upload_timeout if uploads else None,
                 # aiohttp would label an empty POST application/octet-stream (a GET it
                 # leaves alone, and skipping costs a set per request).

@@ -150,14 +150,17 @@ class Journal:
             if payload is None:
                 raise TypeError("record_intent needs the payload or its canonical JSON")
             canonical = canonical_json(payload).encode("utf-8")
-        input_json = canonical.decode("utf-8")
-        fingerprint = fingerprint_of(model_id, canonical)
+        body = canonical
         when = unix(at)
-        await self._writer.call(
-            lambda conn: write_intent(conn, index, model_id, fingerprint, input_json, when),
-            writes=True,
-        )
-        return fingerprint
+
+        def intent(conn: sqlite3.Connection) -> str:
+            # Hashed and decoded in the journal's thread: for an inline image of megabytes,
+            # either would hold the event loop for milliseconds.
+            fingerprint = fingerprint_of(model_id, body)
+            write_intent(conn, index, model_id, fingerprint, body.decode("utf-8"), when)
+            return fingerprint
+
+        return await self._writer.call(intent, writes=True)
 
     async def record_submitted(
         self, index: int, request_id: str, *, at: datetime | None = None
