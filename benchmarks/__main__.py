@@ -1,7 +1,7 @@
 """``python -m benchmarks NAME [--quick] [--out DIR]``, ``all``, and ``report``.
 
 - ``NAME``: one benchmark (``throughput``, ``instructions``, ``polling``, ``scale``,
-  ``storm``, ``sandbox``, ``concurrent_runs``);
+  ``storm``, ``sandbox``, ``concurrent_runs``, ``downloads``, ``startup``);
   prints its tables and writes ``DIR/NAME.json`` (default ``benchmarks/results/``).
 - ``all``: every benchmark, each in a fresh interpreter (so that one's memory and threads
   cannot colour the next one's figures, and a crash in one does not stop the others).
@@ -31,6 +31,7 @@ from ._harness import (
 
 BENCHMARKS = (
     "sandbox", "throughput", "instructions", "polling", "scale", "storm", "concurrent_runs",
+    "downloads", "startup",
 )
 INVOKED_AS_ENV = "RUNCOMFY_BENCHMARKS_INVOKED_AS"
 

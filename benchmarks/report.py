@@ -15,6 +15,7 @@ from ._harness import library_source_hash, render_markdown
 
 ORDER = (
     "throughput", "instructions", "polling", "scale", "storm", "sandbox", "concurrent_runs",
+    "downloads", "startup",
 )
 TITLES = {
     "sandbox": "5. sandbox: the sandbox's own capacity",
@@ -25,6 +26,8 @@ TITLES = {
     "storm": "4. storm: 30 % of answers are 429 with Retry-After",
     "concurrent_runs": "6. concurrent_runs: N concurrent run() calls, per-call loops against "
     "the shared scheduler",
+    "downloads": "7. downloads: the cost of one download, in an empty folder and a full one",
+    "startup": "8. startup: import and start-up time against `import aiohttp`",
 }
 
 HEADER = """\
@@ -41,7 +44,8 @@ with every raw figure and the run's metadata), rendered by `python -m benchmarks
 
 ```
 python -m benchmarks NAME [--quick] [--out DIR]   # NAME: sandbox, throughput, instructions,
-                                                  #   polling, scale, storm, concurrent_runs
+                                                  #   polling, scale, storm, concurrent_runs,
+                                                  #   downloads, startup
 python -m benchmarks all --quick --out DIR        # every quick form (CI), each in a fresh process
 python -m benchmarks all                          # the full forms, into benchmarks/results/
 python -m benchmarks report                       # regenerate this file from benchmarks/results/

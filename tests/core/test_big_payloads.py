@@ -70,11 +70,10 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def _run(tmp_path: Path, inputs: list[dict[str, Any]]) -> None:
     async with Sandbox(time_scale=0.001) as sb, AsyncRunComfy(
         api_token=sb.token, base_url=sb.base_url, retry=RetryPolicy(initial_delay=0.01)
-    ) as client:
-        async with client.map(MODEL, inputs, journal=tmp_path / "j.sqlite",
-                              download_to=tmp_path / "out", download_hosts=["127.0.0.1"],
-                              validate=False) as batch:
-            outcomes = [o async for o in batch]
+    ) as client, client.map(MODEL, inputs, journal=tmp_path / "j.sqlite",
+                          download_to=tmp_path / "out", download_hosts=["127.0.0.1"],
+                          validate=False) as batch:
+        outcomes = [o async for o in batch]
     assert [o.ok and o.error is None and len(o.files) == 1 for o in outcomes] == [True] * len(
         inputs
     )
@@ -105,14 +104,16 @@ async def test_the_journal_keeps_the_whole_input_and_the_manifest_a_cut_one(
     await _run(tmp_path, [{"prompt": "a hare"}, big])
     async with Journal(tmp_path / "j.sqlite") as journal:
         entry = await journal.get(1)
-    assert entry is not None and entry.input == big
+    assert entry is not None
+    assert entry.input == big
     records = {record.index: record for record in read_manifest(tmp_path / "out"
                                                                 / "manifest.jsonl")}
     assert records[0].input == {"prompt": "a hare"}
     kept = records[1].input
     assert kept["prompt"] == big["prompt"]
     assert kept["image_hint"].startswith("data:image/png;base64,")
-    assert kept["image_hint"].endswith("…") and len(kept["image_hint"]) <= 4096
+    assert kept["image_hint"].endswith("…")
+    assert len(kept["image_hint"]) <= 4096
 
 
 async def test_the_journal_hashes_and_decodes_an_intent_in_its_own_thread(
@@ -129,7 +130,8 @@ async def test_the_journal_hashes_and_decodes_an_intent_in_its_own_thread(
     async with Journal(tmp_path / "j.sqlite") as journal:
         fingerprint = await journal.record_intent(0, MODEL, {"prompt": "a fox"})
     assert fingerprint == real(MODEL, b'{"prompt":"a fox"}')
-    assert threads and threading.main_thread().name not in threads
+    assert threads
+    assert threading.main_thread().name not in threads
 
 
 @pytest.mark.parametrize(
@@ -147,8 +149,10 @@ def test_an_input_of_megabytes_keeps_its_short_strings_and_cuts_its_long_ones() 
     payload = {"prompt": "a fox", "images": ["x" * 2_000_000, "https://a.test/b.png"],
                "mask": {"uri": "y" * 100_000}, "seed": 7}
     kept = kept_input(payload)
-    assert kept["prompt"] == "a fox" and kept["seed"] == 7
+    assert kept["prompt"] == "a fox"
+    assert kept["seed"] == 7
     assert kept["images"][1] == "https://a.test/b.png"
-    assert len(kept["images"][0]) == 4096 and kept["images"][0].endswith("…")
+    assert len(kept["images"][0]) == 4096
+    assert kept["images"][0].endswith("…")
     assert len(kept["mask"]["uri"]) == 4096
     assert len(payload["images"][0]) == 2_000_000  # the caller's input is left alone
