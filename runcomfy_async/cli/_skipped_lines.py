@@ -17,16 +17,16 @@ for word, is not written twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 import anyio
-from typing_extensions import Self
 
 from .._constants import MANIFEST_NAME
-from ..store._manifest import Manifest, ManifestRecord, read_manifest
+from ..store._manifest import Manifest, ManifestRecord
 from ._input_check import LineProblem
 from ._input_files import InputLine
 
@@ -78,11 +78,12 @@ def problems_by_line(
     return [(line, tuple(found[line.line])) for line in lines if line.line in found]
 
 
-class SkippedLines:
+class SkippedLines(AbstractContextManager["SkippedLines"]):
     """Writes the record of each line left out into the batch's manifest, as lines are met.
 
-    Use it as a context manager around the batch: the manifest it opens (beside the one the
-    batch opens: both append whole lines) is closed at the end.
+    Use it as a context manager around the batch (``with`` gives the object itself, as
+    :class:`~contextlib.AbstractContextManager` does): the manifest it opens (beside the one
+    the batch opens: both append whole lines) is closed at the end.
 
     Args:
         out_dir: the batch's folder (it exists by the first :meth:`add`).
@@ -118,20 +119,41 @@ class SkippedLines:
         if self._manifest is not None:
             self._manifest.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
 def _skipped_records(path: Path) -> set[str]:
+    """The records of skipped lines a manifest already holds, in the words of
+    :meth:`ManifestRecord.to_json`; its lines read as
+    :func:`~runcomfy_async.store._manifest.read_manifest` reads them.
+
+    Only a line that may be a skipped line's record is made a record: the record of an input
+    of the batch (a non-negative integer index: nearly every line of a big manifest) is
+    passed over once its index is read, so a resume does not build, then drop, a record per
+    input.
+    """
     if not path.exists():
         return set()
-    return {record.to_json() for record in read_manifest(path) if record.index < 0}
-
+    found: set[str] = set()
+    with open(path, "rb") as handle:
+        for line in handle:
+            text = line.decode("utf-8", "replace").strip()
+            if not text:
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError:  # a cut last line, not JSON
+                continue
+            if not isinstance(data, dict):
+                continue
+            index = data.get("index")
+            if isinstance(index, int) and index >= 0:
+                continue  # an input of the batch (a bool reads as 0 or 1: not skipped either)
+            try:
+                record = ManifestRecord.from_json(text)
+            except ValueError:
+                continue
+            if record.index < 0:
+                found.add(record.to_json())
+    return found

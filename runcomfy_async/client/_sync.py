@@ -15,8 +15,10 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from typing_extensions import Unpack
 
-from ..batch import Batch, BatchProgress, CancelReport, Outcome
+from ..batch import Batch, BatchProgress, CancelReport, MapOptions, Outcome
+from ..batch._options import MapKnobs, spells_out_knobs
 from ..batch._spend import StopReason
 from ..core._cost import Estimate
 from ..core._inputs import ModelInput
@@ -125,11 +127,14 @@ class RunComfy:
         estimate: Estimate = self._call(self._client.estimate, model_id, inputs, **kwargs)
         return estimate
 
+    @spells_out_knobs
     def map(
         self,
         model_id: str | None,
         inputs: Iterable[Any] | AsyncIterable[Any],
-        **kwargs: Any,
+        *,
+        options: MapOptions | None = None,
+        **knobs: Unpack[MapKnobs],
     ) -> SyncBatch:
         """See :meth:`AsyncRunComfy.map`; the same shape without ``async``::
 
@@ -141,7 +146,7 @@ class RunComfy:
         ``async with`` block would: queued jobs are cancelled, and what could not be is
         reported in ``outcomes.cancel_report``.
         """
-        batch = self._call(_make_batch, self._client, model_id, inputs, kwargs)
+        batch = self._call(_make_batch, self._client, model_id, inputs, options, knobs)
         return SyncBatch(self._portal, batch)
 
 
@@ -201,6 +206,10 @@ async def _build(api_token: str | None, base_url: str | None, options: Any) -> A
 
 
 async def _make_batch(
-    client: AsyncRunComfy, model_id: str | None, inputs: Any, options: Any
+    client: AsyncRunComfy,
+    model_id: str | None,
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    options: MapOptions | None,
+    knobs: MapKnobs,
 ) -> Batch:
-    return client.map(model_id, inputs, **options)
+    return client.map(model_id, inputs, options=options, **knobs)

@@ -13,17 +13,22 @@ import asyncio
 from collections import deque
 from types import TracebackType
 
+from ._validate import positive_int
+
 __all__ = ["Semaphore"]
 
 
 class Semaphore:
-    """At most ``value`` holders at once; waiters are served first come, first served."""
+    """At most ``value`` holders at once; waiters are served first come, first served.
+
+    Raises:
+        ConfigurationError: ``value`` is not an integer >= 1.
+    """
 
     __slots__ = ("_value", "_waiters")
 
     def __init__(self, value: int) -> None:
-        if value < 1:
-            raise ValueError(f"a semaphore needs at least one permit, not {value}")
+        positive_int.check("value", value)  # ConfigurationError, as for every number
         self._value = value
         self._waiters: deque[asyncio.Future[None]] = deque()
 
