@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -250,17 +251,14 @@ def test_pytest_block_passes_with_no_async_plugin(block: Block, tmp_path: Path) 
 # The README's shell commands.
 
 
-@pytest.mark.timeout(240)
-@pytest.mark.parametrize("argv", SANDBOX_COMMANDS, ids=[" ".join(a) for a in SANDBOX_COMMANDS])
-def test_sandbox_command_runs_as_written(argv: tuple[str, ...], tmp_path: Path) -> None:
-    """The quick start's main job: exit 0, every image, the manifest, the gallery, the
-    journal, in the folder it names."""
+def run_installed(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a README command as a user would: the console script this environment
+    installed, in a folder of its own, with a clean environment and no terminal."""
     executable = Path(sys.executable).parent / argv[0]
     assert executable.is_file(), f"{argv[0]} is not installed in {executable.parent}"
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    done = subprocess.run(
+    return subprocess.run(
         [str(executable), *argv[1:]],
-        cwd=tmp_path,
+        cwd=cwd,
         env=clean_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -268,6 +266,15 @@ def test_sandbox_command_runs_as_written(argv: tuple[str, ...], tmp_path: Path) 
         timeout=210,
         check=False,
     )
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("argv", SANDBOX_COMMANDS, ids=[" ".join(a) for a in SANDBOX_COMMANDS])
+def test_sandbox_command_runs_as_written(argv: tuple[str, ...], tmp_path: Path) -> None:
+    """The quick start's main job: exit 0, every image, the manifest, the gallery, the
+    journal, in the folder it names."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    done = run_installed(argv, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
     out = tmp_path / argv[argv.index("--out") + 1]
@@ -309,17 +316,7 @@ def test_console_block_prints_what_it_shows(block: Block, tmp_path: Path) -> Non
     assert steps
     assert all(argv[0] == "runcomfy-async" for argv, _ in steps)
     for argv, shown in steps:
-        executable = Path(sys.executable).parent / argv[0]
-        done = subprocess.run(
-            [str(executable), *argv[1:]],
-            cwd=tmp_path,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=210,
-            check=False,
-        )
+        done = run_installed(argv, tmp_path)
         expected = BUDGET_REACHED if "--budget" in argv else SUCCESS
         assert done.returncode == expected, done.stdout + done.stderr
         printed = done.stdout.splitlines() + done.stderr.splitlines()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
+import orjson
 
 from .._constants import MAX_RESPONSE_BYTES, ONE_READ_BYTES, REDIRECT_QUOTE_CHARS
 from ..core._errors import (
@@ -200,12 +201,21 @@ def _kind_for(status: int, error_code: int | None) -> FailureKind:
 
 
 def _loads(raw: bytes) -> Any:
-    """JSON from an answer: decoded as UTF-8 first (what the API sends), which spares
-    ``json.loads`` its encoding detection; any other encoding it detects still parses."""
+    """JSON from an answer, by orjson (a third of the stdlib's cost; two answers a job).
+
+    What orjson refuses, the stdlib's full rules read: another encoding or a byte-order
+    mark, ``NaN``, a lone surrogate, ``1e400``. One thing orjson reads differently: an
+    integer beyond 64 bits comes out a float. The one integer that matters, a request id,
+    is read again by the stdlib when that happens, so that its digits are kept (an id
+    with a float's digits would be polled for a job that is not ours).
+    """
     try:
-        return json.loads(raw.decode("utf-8"))
-    except ValueError:  # not UTF-8, a byte-order mark, or not JSON: the full rules say
+        body = orjson.loads(raw)
+    except ValueError:
         return json.loads(raw)
+    if type(body) is dict and type(body.get("request_id")) is float:
+        return json.loads(raw)
+    return body
 
 
 class BodyTooLarge(Exception):
