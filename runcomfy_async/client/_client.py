@@ -29,7 +29,6 @@ from .._constants import (
 from ..api._api import Api
 from ..api._validation import validate_input
 from ..batch._events import JobSubmitted
-from ..core._errors import APIError
 from ..core._events import Hook, call_hook
 from ..core._inputs import ModelInput, check_request_id, resolve_input
 from ..core._validate import positive_int, seconds_or_none
@@ -164,15 +163,9 @@ class AsyncRunComfy(BatchMethods):
     async def _get_json(
         self, path: str, params: Mapping[str, str] | None, model_id: str | None
     ) -> object:
-        """A catalog GET, whose errors name what it was about: the model, or the route of a
-        list (which has no model or request id to name)."""
-        try:
-            return await self._transport.request("GET", path, params=params, model_id=model_id)
-        except APIError as exc:
-            if model_id is None:
-                exc.message = f"{exc.message} (GET {path})"
-                exc.args = (exc.message,)
-            raise
+        """A catalog GET. Its errors name what it was about: the model, or the route of a
+        list, which has no model or request id to name (:class:`APIError` does that)."""
+        return await self._transport.request("GET", path, params=params, model_id=model_id)
 
     @property
     def api(self) -> Api:

@@ -143,6 +143,9 @@ class APIError(RunComfyError):
         detail: the server's ``detail`` (a list of problems for validation errors), raw.
         request_id: the job's request id, when the call concerned one.
         model_id: the model id, when the call concerned one.
+        method, path: the request that was answered (path only; never the query or
+            headers). Named in the message when no request or model id says what the call
+            was about (a catalog listing).
     """
 
     def __init__(
@@ -154,6 +157,8 @@ class APIError(RunComfyError):
         detail: Any = None,
         request_id: str | None = None,
         model_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
     ) -> None:
         self.message = message
         self.status = status
@@ -161,6 +166,8 @@ class APIError(RunComfyError):
         self.detail = detail
         self.request_id = request_id
         self.model_id = model_id
+        self.method = method
+        self.path = path
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -176,6 +183,8 @@ class APIError(RunComfyError):
             context.append(f"model_id={self.model_id}")
         if self.request_id:
             context.append(f"request_id={self.request_id}")
+        if not context and self.method and self.path:
+            context.append(f"{self.method} {self.path}")
         if context:
             text += f" ({', '.join(context)})"
         details = _describe_detail(self.detail)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 import orjson
@@ -68,7 +68,9 @@ def failure_for(
 
     Only the exception's text is kept, never the exception itself (see ``Transport.attempt``).
     """
-    where = {"method": method, "path": path, "request_id": request_id, "model_id": model_id}
+    where: _Answered = {
+        "method": method, "path": path, "request_id": request_id, "model_id": model_id
+    }
     if isinstance(exc, BodyTooLarge):
         return Failure(
             FailureKind.CLIENT_ERROR,
@@ -100,16 +102,33 @@ def failure_for(
         ConnectionFailedError(f"connection lost: {type(exc).__name__}: {exc}", **where),
     )
 
+class _Answered(TypedDict):
+    """The request an answer is to, as every error of :func:`interpret` names it."""
+
+    method: str
+    path: str
+    request_id: str | None
+    model_id: str | None
+
+
 def interpret(
     status: int,
     raw: bytes,
     retry_after_header: str | None,
     location: str | None,
     *,
+    method: str,
+    path: str,
     request_id: str | None,
     model_id: str | None,
 ) -> Any:
-    """The parsed JSON of a 2xx answer; for anything else, raise its :class:`Failure`."""
+    """The parsed JSON of a 2xx answer; for anything else, raise its :class:`Failure`.
+
+    Every error says which request it answers (``method``, ``path``) and what it was about.
+    """
+    where: _Answered = {
+        "method": method, "path": path, "request_id": request_id, "model_id": model_id
+    }
     try:
         body: Any = _loads(raw) if raw else None
         parsed = True
@@ -122,13 +141,12 @@ def interpret(
                 MalformedResponseError(
                     f"the answer is not JSON: {quote_body(raw) or '(empty body)'}",
                     status=status,
-                    request_id=request_id,
-                    model_id=model_id,
+                    **where,
                 ),
             )
         if isinstance(body, dict) and body.get("error_code") not in (None, 0, "0", ""):
             # RunComfy sometimes says 200 and puts the error in the body.
-            error = _api_error(status, body, retry_after_header, request_id, model_id)
+            error = _api_error(status, body, retry_after_header, where)
             raise Failure(_kind_for(error.status or status, error.error_code), error)
         return body
     if 300 <= status < 400:
@@ -138,20 +156,18 @@ def interpret(
                 f"unexpected redirect to {quote_body(location or '?', REDIRECT_QUOTE_CHARS)}; "
                 "not followed, so that the token goes only to the API host",
                 status=status,
-                request_id=request_id,
-                model_id=model_id,
+                **where,
             ),
         )
     if parsed and isinstance(body, dict):
-        error = _api_error(status, body, retry_after_header, request_id, model_id)
+        error = _api_error(status, body, retry_after_header, where)
     else:
         error = error_for_response(
             status=status,
             error_code=None,
             message=quote_body(raw) or None,
-            request_id=request_id,
-            model_id=model_id,
             retry_after=parse_retry_after(retry_after_header),
+            **where,
         )
     raise Failure(
         _kind_for(status, error.error_code),
@@ -164,8 +180,7 @@ def _api_error(
     status: int,
     body: Mapping[str, Any],
     retry_after_header: str | None,
-    request_id: str | None,
-    model_id: str | None,
+    where: _Answered,
 ) -> APIError:
     code = body.get("error_code")
     try:
@@ -178,9 +193,8 @@ def _api_error(
         error_code=error_code,
         message=quote_body(str(message)) if message else None,
         detail=body.get("detail"),
-        request_id=request_id,
-        model_id=model_id,
         retry_after=parse_retry_after(retry_after_header),
+        **where,
     )
 
 
@@ -289,6 +303,8 @@ def error_for_response(
     detail: Any = None,
     request_id: str | None = None,
     model_id: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
     retry_after: float | None = None,
 ) -> APIError:
     """The typed error for an answer: by RunComfy ``error_code`` first, then by HTTP status.
@@ -317,6 +333,8 @@ def error_for_response(
         "detail": detail,
         "request_id": request_id,
         "model_id": model_id,
+        "method": method,
+        "path": path,
     }
     if cls is RateLimitedError:
         return RateLimitedError(text, retry_after=retry_after, **kwargs)

@@ -291,5 +291,6 @@ class Transport:
                 f" ({len(data)} bytes sent)" if data is not None else "",
             )
         return interpret(
-            status, raw, retry_after_header, location, request_id=request_id, model_id=model_id
+            status, raw, retry_after_header, location, method=method, path=path,
+            request_id=request_id, model_id=model_id,
         )

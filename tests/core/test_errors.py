@@ -154,3 +154,36 @@ def test_errors_survive_pickling() -> None:
     assert type(copy) is rc.NotFoundError
     assert copy.request_id == RID
     assert str(copy) == str(error)
+
+
+async def test_an_answer_error_says_which_request_it_answers(
+    http: aioresponses, client: AsyncRunComfy
+) -> None:
+    http.get(STATUS_URL, status=404, payload={"error_code": 404001, "error_message": "nope"})
+    with pytest.raises(rc.NotFoundError) as info:
+        await client.status(RID)
+    assert (info.value.method, info.value.path) == ("GET", f"/requests/{RID}/status")
+    # The request id says what the call was about; the route would only repeat it.
+    assert "GET /requests" not in str(info.value)
+    assert f"request_id={RID}" in str(info.value)
+
+
+async def test_a_listing_error_names_its_route_and_keeps_the_servers_message(
+    http: aioresponses, client: AsyncRunComfy
+) -> None:
+    http.get(f"{BASE}/models?limit=100&offset=0", status=403,
+             payload={"error_code": 403001, "error_message": "no"})
+    with pytest.raises(rc.PermissionDeniedError) as info:
+        await client.models.list()
+    assert info.value.message == "no"  # the route is context, not part of the message
+    assert (info.value.method, info.value.path) == ("GET", "/models")
+    assert str(info.value) == "HTTP 403 error_code 403001: no (GET /models)"
+
+
+def test_the_answered_request_survives_pickling() -> None:
+    import pickle
+
+    error = rc.ServerError("down", status=503, method="GET", path="/models")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.method, copy.path) == ("GET", "/models")
+    assert str(copy) == str(error) == "HTTP 503: down (GET /models)"
