@@ -17,7 +17,6 @@ for word, is not written twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any, Final
 import anyio
 
 from .._constants import MANIFEST_NAME
-from ..store._manifest import Manifest, ManifestRecord
+from ..store._manifest import Manifest, ManifestRecord, manifest_objects
 from ._input_check import LineProblem
 from ._input_files import InputLine
 
@@ -126,7 +125,7 @@ class SkippedLines(AbstractContextManager["SkippedLines"]):
 def _skipped_records(path: Path) -> set[str]:
     """The records of skipped lines a manifest already holds, in the words of
     :meth:`ManifestRecord.to_json`; its lines read as
-    :func:`~runcomfy_async.store._manifest.read_manifest` reads them.
+    :func:`~runcomfy_async.store._manifest.read_manifest` reads them (the same reader).
 
     Only a line that may be a skipped line's record is made a record: the record of an input
     of the batch (a non-negative integer index: nearly every line of a big manifest) is
@@ -136,24 +135,14 @@ def _skipped_records(path: Path) -> set[str]:
     if not path.exists():
         return set()
     found: set[str] = set()
-    with open(path, "rb") as handle:
-        for line in handle:
-            text = line.decode("utf-8", "replace").strip()
-            if not text:
-                continue
-            try:
-                data = json.loads(text)
-            except ValueError:  # a cut last line, not JSON
-                continue
-            if not isinstance(data, dict):
-                continue
-            index = data.get("index")
-            if isinstance(index, int) and index >= 0:
-                continue  # an input of the batch (a bool reads as 0 or 1: not skipped either)
-            try:
-                record = ManifestRecord.from_json(text)
-            except ValueError:
-                continue
-            if record.index < 0:
-                found.add(record.to_json())
+    for data in manifest_objects(path):
+        index = data.get("index")
+        if isinstance(index, int) and index >= 0:
+            continue  # an input of the batch (a bool reads as 0 or 1: not skipped either)
+        try:
+            record = ManifestRecord.from_dict(data)
+        except ValueError:
+            continue
+        if record.index < 0:
+            found.add(record.to_json())
     return found

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -80,6 +80,16 @@ class ManifestRecord:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"a manifest line is a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ManifestRecord:
+        """A record from one manifest line already parsed; fields it doesn't know are
+        ignored.
+
+        Raises:
+            ValueError: the object is not a record.
+        """
         try:
             return converter.structure(data, cls)
         except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
@@ -156,16 +166,29 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRecord]:
         path: the manifest file.
     """
     records: list[ManifestRecord] = []
+    for data in manifest_objects(path):
+        try:
+            records.append(ManifestRecord.from_dict(data))
+        except ValueError:
+            continue
+    return records
+
+
+def manifest_objects(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Each line of a manifest that is a complete JSON object, parsed, in file order: the
+    lines :func:`read_manifest` makes records of (bytes that are not UTF-8 read as U+FFFD;
+    blank lines, a cut last line and anything but an object are passed over)."""
     with open(path, "rb") as handle:
         for line in handle:
             text = line.decode("utf-8", "replace").strip()
             if not text:
                 continue
             try:
-                records.append(ManifestRecord.from_json(text))
-            except ValueError:
+                data = json.loads(text)
+            except ValueError:  # a cut last line, not JSON
                 continue
-    return records
+            if isinstance(data, dict):
+                yield data
 
 
 def read_manifest_ids(path: str | os.PathLike[str]) -> tuple[set[int], set[str]]:
