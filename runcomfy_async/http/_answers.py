@@ -56,6 +56,15 @@ _UNPARSABLE = (ValueError, UnicodeDecodeError, RecursionError)
 TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
+class _Answered(TypedDict):
+    """The request an answer is to, as every error of :func:`interpret` names it."""
+
+    method: str
+    path: str
+    request_id: str | None
+    model_id: str | None
+
+
 def failure_for(
     exc: BaseException,
     origin: object,
@@ -102,14 +111,6 @@ def failure_for(
         ConnectionFailedError(f"connection lost: {type(exc).__name__}: {exc}", **where),
     )
 
-class _Answered(TypedDict):
-    """The request an answer is to, as every error of :func:`interpret` names it."""
-
-    method: str
-    path: str
-    request_id: str | None
-    model_id: str | None
-
 
 def interpret(
     status: int,
@@ -126,14 +127,18 @@ def interpret(
 
     Every error says which request it answers (``method``, ``path``) and what it was about.
     """
-    where: _Answered = {
-        "method": method, "path": path, "request_id": request_id, "model_id": model_id
-    }
     try:
         body: Any = _loads(raw) if raw else None
         parsed = True
     except _UNPARSABLE:
         body, parsed = None, False
+    # RunComfy sometimes says 200 and puts the error in the body.
+    error_body = isinstance(body, dict) and body.get("error_code") not in (None, 0, "0", "")
+    if 200 <= status < 300 and parsed and raw and not error_body:
+        return body  # the common case, first and without building anything
+    where: _Answered = {
+        "method": method, "path": path, "request_id": request_id, "model_id": model_id
+    }
     if 200 <= status < 300:
         if not parsed or not raw:
             raise Failure(
@@ -144,11 +149,8 @@ def interpret(
                     **where,
                 ),
             )
-        if isinstance(body, dict) and body.get("error_code") not in (None, 0, "0", ""):
-            # RunComfy sometimes says 200 and puts the error in the body.
-            error = _api_error(status, body, retry_after_header, where)
-            raise Failure(_kind_for(error.status or status, error.error_code), error)
-        return body
+        error = _api_error(status, body, retry_after_header, where)
+        raise Failure(_kind_for(error.status or status, error.error_code), error)
     if 300 <= status < 400:
         raise Failure(
             FailureKind.CLIENT_ERROR,
@@ -175,6 +177,7 @@ def interpret(
         retry_after=parse_retry_after(retry_after_header),
         status=status,
     )
+
 
 def _api_error(
     status: int,
