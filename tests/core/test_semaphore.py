@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from runcomfy_async import ConfigurationError
 from runcomfy_async.core._semaphore import Semaphore
-
-pytestmark = pytest.mark.asyncio
 
 
 async def test_waiters_are_served_in_the_order_they_came() -> None:
@@ -89,3 +89,20 @@ async def test_a_permit_released_with_nobody_waiting_is_free_again() -> None:
     assert sem.free == 2
     with pytest.raises(ValueError, match=r"^value must be an integer >= 1"):
         Semaphore(0)  # a ConfigurationError, which is a ValueError
+
+
+@pytest.mark.parametrize("value", [0, -1, True, False, 1.5, 2.0, "3", None])
+def test_a_semaphore_refuses_what_is_not_a_positive_int_as_every_number_is_refused(
+    value: Any,
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Semaphore(value)
+    assert str(caught.value) == f"value must be an integer >= 1, got {value!r}"
+    assert isinstance(caught.value, ValueError)  # what it raised before, still caught as such
+
+
+@pytest.mark.parametrize("value", [1, 2, 64])
+def test_a_semaphore_takes_any_positive_int(value: int) -> None:
+    sem = Semaphore(value)
+    assert sem.free == value
+    assert sem.waiting == 0

@@ -4,12 +4,17 @@ loop is already running in the caller's thread (as in Jupyter)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from typing_extensions import Unpack
 
 import runcomfy_async as rc
+from runcomfy_async import AsyncRunComfy, ConfigurationError, MapKnobs, MapOptions, RunComfy
+from runcomfy_async.batch._options import knob_default
 from runcomfy_async.sandbox import ThreadedSandbox
 
 MODEL = "ideogram/ideogram-v3/text-to-image"
@@ -74,3 +79,45 @@ def test_leaving_a_sync_map_early_closes_the_batch(sandbox: ThreadedSandbox) -> 
                 break
         # The client is still usable: the batch closed, its workers gone.
         assert client.run(MODEL, {"prompt": "after"}).ok
+
+
+# The blocking map's keywords, as the async map's.
+
+KNOBS = list(MapKnobs.__annotations__)
+
+
+@pytest.fixture
+def offline_client() -> Iterator[RunComfy]:
+    # Nothing is sent: a batch does no I/O until it is entered.
+    with RunComfy("token", "http://127.0.0.1:9", allow_insecure_http=True) as c:
+        yield c
+
+
+def test_the_sync_map_declares_its_keywords_as_the_async_map_does() -> None:
+    hints = typing.get_type_hints(RunComfy.map, include_extras=True)
+    assert hints["knobs"] == Unpack[MapKnobs]
+    assert hints["options"] == MapOptions | None
+    sync = inspect.signature(RunComfy.map).parameters
+    async_ = inspect.signature(AsyncRunComfy.map).parameters
+    assert list(sync) == list(async_)
+    assert {name: sync[name].default for name in KNOBS} == {
+        name: knob_default(name) for name in KNOBS
+    }
+    assert all(p.kind is not p.VAR_KEYWORD for p in sync.values())
+
+
+def test_the_sync_map_passes_knobs_and_options_on_as_before(offline_client: RunComfy) -> None:
+    batch = offline_client.map(MODEL, [], max_in_flight=3, job_timeout=5.0)
+    assert batch._batch.options == MapOptions.build(max_in_flight=3, job_timeout=5.0)
+    options = MapOptions.build(max_in_flight=7)
+    assert offline_client.map(MODEL, [], options=options)._batch.options is options
+    assert offline_client.map(MODEL, [], options=None)._batch.options == MapOptions.build()
+
+
+def test_the_sync_map_refuses_what_the_async_map_refuses(offline_client: RunComfy) -> None:
+    with pytest.raises(ConfigurationError, match="not both"):
+        offline_client.map(MODEL, [], options=MapOptions(), max_in_flight=3)
+    with pytest.raises(TypeError, match="not one of MapKnobs"):
+        offline_client.map(MODEL, [], **{"max_in_flght": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^max_in_flight must be"):
+        offline_client.map(MODEL, [], max_in_flight=0)
