@@ -67,13 +67,20 @@ class JobState(str, enum.Enum):
     @classmethod
     def from_raw(cls, raw: object) -> JobState:
         """The normalised state for a raw state string; ``UNKNOWN`` for anything else."""
-        if not isinstance(raw, str):
-            return cls.UNKNOWN
-        return _RAW_STATES.get(raw.strip().lower(), cls.UNKNOWN)
+        if type(raw) is str:
+            # The spelling the service sends is found as it comes: no copy, no lookup of
+            # the class's member.
+            state = _RAW_STATES.get(raw)
+            if state is not None:
+                return state
+        elif not isinstance(raw, str):
+            return _UNKNOWN
+        return _RAW_STATES.get(raw.strip().lower(), _UNKNOWN)
 
 
 _TERMINAL = frozenset({JobState.COMPLETED, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
+_UNKNOWN = JobState.UNKNOWN
 _RAW_STATES: dict[str, JobState] = {
     "in_queue": JobState.QUEUED,
     "queued": JobState.QUEUED,
@@ -280,6 +287,15 @@ _FROMISOFORMAT_TAKES_Z = sys.version_info >= (3, 11)
 
 def parse_datetime(value: object) -> datetime | None:
     """An aware datetime from ISO-8601 (with ``Z`` or an offset) or epoch seconds, else None."""
+    if value is None:
+        return None
+    if type(value) is str and _FROMISOFORMAT_TAKES_Z:  # the common form, read as it comes
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

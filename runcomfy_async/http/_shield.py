@@ -17,9 +17,22 @@ from typing import TypeVar
 
 import anyio
 
-__all__ = ["finish_despite_cancellation"]
+__all__ = ["finish_despite_cancellation", "shielded_scope"]
 
 T = TypeVar("T")
+
+try:
+    # The class anyio.CancelScope(shield=True) builds on asyncio (the one backend aiohttp
+    # runs on), made directly: anyio's public constructor looks the backend up and runs
+    # __init__ twice, a third of a scope's cost, once per submit of a batch.
+    from anyio._backends._asyncio import CancelScope as _AsyncioCancelScope
+except ImportError:  # pragma: no cover - a future anyio that moved it: the public way
+    _AsyncioCancelScope = anyio.CancelScope  # type: ignore[assignment,misc]
+
+
+def shielded_scope() -> anyio.CancelScope:
+    """``anyio.CancelScope(shield=True)``, built the short way."""
+    return _AsyncioCancelScope(shield=True)
 
 
 async def finish_despite_cancellation(work: Awaitable[T], *, timeout: float | None) -> T:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 import runcomfy_async as rc
+from runcomfy_async._constants import MAX_OUTPUT_NESTING
 from runcomfy_async.core._parse import (
     collect_output_urls,
     parse_cancel,
@@ -34,6 +35,8 @@ RID = "rid-1"
         ("cancelled", rc.JobState.CANCELLED),
         ("canceled", rc.JobState.CANCELLED),
         ("CANCELED", rc.JobState.CANCELLED),
+        (" Succeeded\n", rc.JobState.SUCCEEDED),
+        (["succeeded"], rc.JobState.UNKNOWN),
         ("brand_new_state", rc.JobState.UNKNOWN),
         (None, rc.JobState.UNKNOWN),
         (7, rc.JobState.UNKNOWN),
@@ -146,6 +149,61 @@ def test_model_info_parses_schema_given_as_text() -> None:
 
 def test_collect_output_urls_ignores_non_urls() -> None:
     assert list(collect_output_urls({"a": ["ftp://x", 3, None, "https://ok"]})) == ["https://ok"]
+
+
+def _urls_by_the_rule(output: object, depth: int = 0) -> list[str]:
+    """The walk as documented, written plainly: the oracle for the fast one."""
+    if depth > MAX_OUTPUT_NESTING:
+        return []
+    if isinstance(output, str):
+        return [output] if output.startswith(("https://", "http://")) else []
+    if isinstance(output, dict):
+        url = output.get("url")
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            return [url]
+        return [u for value in output.values() for u in _urls_by_the_rule(value, depth + 1)]
+    if isinstance(output, list):
+        return [u for item in output for u in _urls_by_the_rule(item, depth + 1)]
+    return []
+
+
+def _nested(depth: int, leaf: object, *, in_list: bool) -> object:
+    for level in range(depth):
+        leaf = [leaf, f"https://x/list-{level}"] if in_list else {"n": leaf, "url": 3}
+    return leaf
+
+
+@pytest.mark.parametrize("depth", [0, 1, MAX_OUTPUT_NESTING - 1, MAX_OUTPUT_NESTING,
+                                   MAX_OUTPUT_NESTING + 1, MAX_OUTPUT_NESTING + 3])
+@pytest.mark.parametrize("in_list", [True, False])
+def test_output_urls_stop_at_the_nesting_limit_as_the_rule_says(depth: int, in_list: bool) -> None:
+    output = _nested(depth, ["https://deep/a", {"url": "https://deep/b"}, "nope"], in_list=in_list)
+    found = collect_output_urls(output)
+    assert found == _urls_by_the_rule(output)
+    # Deep enough, the innermost URLs are out of reach; shallow, they are all there.
+    assert ("https://deep/a" in found) == (depth + 1 <= MAX_OUTPUT_NESTING)
+
+
+def test_output_urls_in_a_node_keyed_answer_in_order() -> None:
+    output = {"9": {"images": [{"url": "https://a"}, "https://b"]}, "10": ["http://c", 7]}
+    assert collect_output_urls(output) == ["https://a", "https://b", "http://c"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-12-02T11:00:00Z", datetime(2026, 12, 2, 11, tzinfo=timezone.utc)),
+        ("2026-12-02T11:00:00", datetime(2026, 12, 2, 11, tzinfo=timezone.utc)),
+        (" 2026-12-02T11:00:00z ", datetime(2026, 12, 2, 11, tzinfo=timezone.utc)),
+        (1796209200, datetime(2026, 12, 2, 11, tzinfo=timezone.utc)),
+        (True, None),
+        (None, None),
+        ("yesterday", None),
+    ],
+)
+def test_timestamps_in_every_form_the_service_may_send(value: object, expected: object) -> None:
+    result = parse_result({"request_id": RID, "status": "succeeded", "finished_at": value})
+    assert result.finished_at == expected
 
 
 def test_fingerprint_is_canonical() -> None:
