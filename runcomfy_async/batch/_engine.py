@@ -61,7 +61,7 @@ from ..core._lifecycle import InputState
 from ..http._transport import encode_body
 from ._attach import Attach
 from ._core import BatchCore, receive
-from ._events import BatchProgress, CancelReport, Phase
+from ._events import BatchProgress, CancelReport
 from ._inputs import split_input
 from ._item import Item
 from ._options import MapOptions
@@ -259,7 +259,7 @@ class Batch:
                 core.slots.release()
                 return
             core.live += 1
-            core.progress.move(None, Phase.WAITING)
+            core.progress.waiting += 1  # (an item starts in Phase.WAITING)
             await self._start(item)
 
     async def _pull(self) -> Item | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core._errors import InputProblem, InvalidInputError
-from ..core._inputs import ModelInput, resolve_input
+from ..core._inputs import ModelInput, check_model_id, resolve_input
 
 __all__ = ["split_input"]
 
@@ -24,6 +24,14 @@ def split_input(model_id: str | None, given: Any) -> tuple[str, dict[str, Any]]:
     Raises:
         InvalidInputError: the element is none of those, or its input is not valid.
     """
+    if model_id is not None and type(given) is dict:
+        # The common case, a plain dict for the batch's model, as resolve_input would take
+        # it (string keys, copied), without its checks of the forms a typed input takes.
+        for key in given:
+            if type(key) is not str:
+                break
+        else:
+            return check_model_id(model_id), dict(given)
     try:
         model, payload = _split(model_id, given)
         return resolve_input(model, payload)

@@ -128,14 +128,16 @@ class Submitter:
         assert item.model_id is not None
         assert item.payload is not None
         # Money first: an input the budget (or an empty balance) holds back is never sent.
-        core.spend.release(item.held_usd)  # a resubmission replaces the earlier hold
-        item.held_usd = None
-        estimate = await core.spend.estimate(item.model_id, item.payload)
-        held_back = core.spend.admit(estimate)
-        if held_back is not None:
-            await self._hold_back(item, held_back)
-            return
-        item.held_usd = estimate
+        spend = core.spend
+        if spend.estimating or item.held_usd is not None or spend.stopped is not None:
+            spend.release(item.held_usd)  # a resubmission replaces the earlier hold
+            item.held_usd = None
+            estimate = await spend.estimate(item.model_id, item.payload)
+            held_back = spend.admit(estimate)
+            if held_back is not None:
+                await self._hold_back(item, held_back)
+                return
+            item.held_usd = estimate
         item.attempts += 1
         item.first_try = core.clock()  # the start of this input's not-submitted window
         witness = _Witness(core, item)

@@ -25,22 +25,20 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-import time
-from collections.abc import Callable
+from time import monotonic
 
 __all__ = ["Watch", "Watchdog"]
 
 
 class Watch:
-    """One attempt's times, on the event loop's clock."""
+    """One attempt's times, on the monotonic clock (the sweep reads the same one)."""
 
-    __slots__ = ("_cancelling", "_time", "end", "fired", "read", "read_end", "task")
+    __slots__ = ("_cancelling", "end", "fired", "read", "read_end", "task")
 
-    def __init__(self, task: asyncio.Task[object], time: Callable[[], float],
-                 total: float | None, read: float | None, cancelling: int) -> None:
+    def __init__(self, task: asyncio.Task[object], total: float | None, read: float | None,
+                 cancelling: int) -> None:
         self.task = task
-        self._time = time
-        now = time()
+        now = monotonic()
         self.end = math.inf if total is None else now + total
         self.read = read
         self.read_end = math.inf if read is None else now + read
@@ -53,7 +51,7 @@ class Watch:
     def progress(self) -> None:
         """Answer data arrived: the read timeout counts from now."""
         if self.read is not None:
-            self.read_end = self._time() + self.read
+            self.read_end = monotonic() + self.read
 
     def due(self, now: float) -> str | None:
         """Which limit has passed at ``now``, if any."""
@@ -85,7 +83,6 @@ class Watchdog:
         self._tick = tick
         self._watches: set[Watch] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self._time: Callable[[], float] = time.monotonic  # the sweeping loop's clock
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -94,14 +91,13 @@ class Watchdog:
         """Start timing the current task's attempt: ``total`` and ``read`` in seconds."""
         task = asyncio.current_task()
         assert task is not None, "an attempt runs in a task"
+        if self._sweeper is None:
+            self._sweeper = task.get_loop().create_task(self._sweep(),
+                                                        name="runcomfy-timeouts")
         cancelling = 0
         if sys.version_info >= (3, 11):
             cancelling = task.cancelling()
-        if self._sweeper is None:
-            loop = task.get_loop()
-            self._time = loop.time
-            self._sweeper = loop.create_task(self._sweep(loop), name="runcomfy-timeouts")
-        watch = Watch(task, self._time, total, read, cancelling)
+        watch = Watch(task, total, read, cancelling)
         self._watches.add(watch)
         return watch
 
@@ -120,11 +116,11 @@ class Watchdog:
                     fired += 1
         return fired
 
-    async def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _sweep(self) -> None:
         try:
             while self._watches:
                 await asyncio.sleep(self._tick)
-                self.fire_due(loop.time())
+                self.fire_due(monotonic())
         finally:
             self._sweeper = None
 
