@@ -16,6 +16,11 @@ interpreter start serves every round of a child. The full form runs two such chi
 by side (one per core): two independent measurements of every figure, whose spread says how
 well the count repeats.
 
+The same count for two loops that stop at a layer of the library (``_layers``: the
+transport only, then the API layer on it) says where client.map's instructions go: the
+transport, the API layer and the batch engine each get their share of client.map's excess
+over the aiohttp loop.
+
 Callgrind executes the client some 30–50 times slower than the hardware while the sandbox
 answers at its normal speed, so more answers are waiting each time the client's event loop
 looks: a count under callgrind is the cost of a job to a client that is its own bottleneck,
@@ -49,6 +54,7 @@ from ._harness import (
     table,
 )
 from ._instructions_child import MARKER_FUNCTION
+from ._layers import API, LAYERS, TRANSPORT
 from .throughput import (
     CONCURRENCIES,
     GOAL_RATIO,
@@ -94,13 +100,53 @@ def _plan(quick: bool) -> dict[str, Any]:
             "warmup": 100}
 
 
+# The layers (transport, API: see `_layers`) are counted at the first concurrency only:
+# where client.map's instructions go does not depend on it, and each adds two batches.
+LAYER_CONCURRENCY = CONCURRENCIES[0]
+
+
 def _rounds(lengths: dict[int, tuple[int, int]]) -> list[dict[str, Any]]:
-    """Per concurrency: loop N₁, map N₁, map N₂, loop N₂ (each variant early and late)."""
+    """Per concurrency: loop N₁, map N₁, map N₂, loop N₂ (each variant early and late);
+    then, at ``LAYER_CONCURRENCY``, the same for the transport and API loops."""
     rounds = []
     for c, (n1, n2) in lengths.items():
         for name, n in ((LOOP, n1), (MAP, n1), (MAP, n2), (LOOP, n2)):
             rounds.append({"variant": name, "jobs": n, "concurrency": c})
+    n1, n2 = lengths[LAYER_CONCURRENCY]
+    for name, n in ((TRANSPORT, n1), (API, n1), (API, n2), (TRANSPORT, n2)):
+        rounds.append({"variant": name, "jobs": n, "concurrency": LAYER_CONCURRENCY})
     return rounds
+
+
+def _layers(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Instructions per job of each loop at ``LAYER_CONCURRENCY``, mean of the children."""
+    c = LAYER_CONCURRENCY
+    return {
+        name: sum(_per_job(result["rounds"], c, name)["per_job"] for result in results)
+        / len(results)
+        for name in (LOOP, TRANSPORT, API, MAP)
+    }
+
+
+def _layer_rows(per_job: dict[str, float]) -> list[list[Any]]:
+    """What each layer adds per job, and its share of client.map's excess over the loop."""
+    excess = per_job[MAP] - per_job[LOOP]
+    steps = [
+        ("aiohttp loop (the baseline)", LOOP, None),
+        ("transport (http/): one request, its timeouts, reading its answer", TRANSPORT, LOOP),
+        ("API (api/, core/_parse.py): shield, witness, retry policy, typed results", API,
+         TRANSPORT),
+        ("batch engine (batch/): slots, rate, planner, outcomes", MAP, API),
+    ]
+    rows: list[list[Any]] = []
+    for label, name, below in steps:
+        if below is None:
+            rows.append([label, per_job[name] / 1e6, None, None])
+            continue
+        added = per_job[name] - per_job[below]
+        rows.append([label, per_job[name] / 1e6, added / 1e6,
+                     f"{added / excess:.0%}" if excess else "–"])
+    return rows
 
 
 def _instructions(path: Path) -> int:
@@ -219,7 +265,8 @@ def run(quick: bool) -> dict[str, Any]:
     plan = _plan(quick)
     lengths: dict[int, tuple[int, int]] = plan["lengths"]
     rounds_plan = _rounds(lengths)
-    warmup = [{"variant": name, "jobs": plan["warmup"], "concurrency": 64} for name in VARIANTS]
+    warmup = [{"variant": name, "jobs": plan["warmup"], "concurrency": LAYER_CONCURRENCY}
+              for name in [*VARIANTS, *LAYERS]]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="runcomfy-callgrind-") as tmp, SandboxProcess(
         models=[model(ZERO_MODEL)], workers=64
@@ -300,6 +347,8 @@ def run(quick: bool) -> dict[str, Any]:
             f"{means[MAP] / 1e6:.3f} M for client.map "
             f"({(means[MAP] - means[LOOP]) / 1e6:+.3f} M)",
         ))
+    layers = _layers(results)
+    figures["layers"] = {"concurrency": LAYER_CONCURRENCY, "per_job": layers}
     if plan["children"] > 1:
         worst = max(spreads)
         goals.append(goal(
@@ -354,6 +403,13 @@ def run(quick: bool) -> dict[str, Any]:
                 ["concurrency", "variant", "N₁ / N₂", *run_columns, "mean", "spread",
                  "per batch, M"],
                 summary,
+            ),
+            table(
+                f"instructions: where client.map's go, layer by layer, at concurrency "
+                f"{LAYER_CONCURRENCY} (loops that stop at each layer, same two requests per "
+                "job)",
+                ["down to", "M/job", "added, M/job", "share of client.map − loop"],
+                _layer_rows(layers),
             ),
             table(
                 "instructions: every round, in the order run",

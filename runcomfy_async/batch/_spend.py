@@ -155,6 +155,8 @@ class Spend:
 
     def settle(self, held: float | None, state: InputState, result: JobResult | None) -> None:
         """A job (attempt) ended: release its hold and add what it cost."""
+        if held is None and (result is None or result.cost is None):
+            return  # nothing held, nothing reported: the common case without a budget
         self.release(held)
         cost = result.cost if result is not None else None
         if cost is None and RULES[state].job_may_exist and state not in _NOT_BILLED:
