@@ -305,13 +305,7 @@ def parse_datetime(value: object) -> datetime | None:
             return None
     if not isinstance(value, str) or not value:
         return None
-    if _FROMISOFORMAT_TAKES_Z:  # the common form, read as it comes
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    # Spaces, a lower-case z, or Python 3.10 (whose fromisoformat takes no Z at all).
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
