@@ -21,18 +21,25 @@ __all__ = ["finish_despite_cancellation", "shielded_scope"]
 
 T = TypeVar("T")
 
-try:
-    # The class anyio.CancelScope(shield=True) builds on asyncio (the one backend aiohttp
-    # runs on), made directly: anyio's public constructor looks the backend up and runs
-    # __init__ twice, a third of a scope's cost, once per submit of a batch.
-    from anyio._backends._asyncio import CancelScope as _AsyncioCancelScope
-except ImportError:  # pragma: no cover - a future anyio that moved it: the public way
-    _AsyncioCancelScope = anyio.CancelScope  # type: ignore[assignment,misc]
+# The class anyio.CancelScope(shield=True) builds on asyncio (the one backend aiohttp runs
+# on), made directly: anyio's public constructor looks the backend up and runs __init__
+# twice, a third of a scope's cost, once per submit of a batch. Found on first use: the
+# backend's module takes as long to import as a third of aiohttp, and anyio itself loads
+# it only when something first runs.
+_scope_class: type[anyio.CancelScope] | None = None
 
 
 def shielded_scope() -> anyio.CancelScope:
     """``anyio.CancelScope(shield=True)``, built the short way."""
-    return _AsyncioCancelScope(shield=True)
+    global _scope_class
+    if _scope_class is None:
+        try:
+            from anyio._backends._asyncio import CancelScope as scope_class
+        except ImportError:  # pragma: no cover - a future anyio that moved it
+            _scope_class = anyio.CancelScope
+        else:
+            _scope_class = scope_class
+    return _scope_class(shield=True)
 
 
 async def finish_despite_cancellation(work: Awaitable[T], *, timeout: float | None) -> T:
