@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 
 from runcomfy_async import RetryPolicy
-from runcomfy_async.api._api import scope_shield
+from runcomfy_async.api._api import Shield
 from runcomfy_async.http._transport import encode_body
 
 from ._harness import ZERO_MODEL, prompts
@@ -44,13 +44,13 @@ async def _transport_loop(
             for payload in jobs:
                 data = encode_body(payload, model_id=ZERO_MODEL)
                 async with transport.connection():
-                    job = await transport.attempt("POST", url, path, None, data,
+                    job = await transport.attempt("POST", url, path, data,
                                                   model_id=ZERO_MODEL)
                 rid = job["request_id"]
                 result_path = f"/requests/{rid}/result"
                 async with transport.connection():
                     result = await transport.attempt(
-                        "GET", transport.url_for(result_path), result_path, None, None,
+                        "GET", transport.url_for(result_path), result_path, None,
                         request_id=rid,
                     )
                 if result.get("status") != "succeeded":
@@ -73,7 +73,7 @@ async def _api_loop(
         async def worker() -> None:
             nonlocal failures
             for payload in jobs:
-                job = await api.submit(ZERO_MODEL, payload, shield=scope_shield)
+                job = await api.submit(ZERO_MODEL, payload, shield=Shield.SCOPE)
                 result = await api.result(job.request_id, policy=_ONE_ATTEMPT)
                 if not result.ok:
                     failures += 1

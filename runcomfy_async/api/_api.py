@@ -19,7 +19,8 @@ while the answer was on its way.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import enum
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -36,24 +37,23 @@ from ..http._shield import finish_despite_cancellation, shielded_scope
 from ..http._transport import Transport, encode_body
 from ..policies import RetryPolicy, SubmitVerdict, submit_verdict
 
-__all__ = ["Api", "Shield", "SubmitWitness", "scope_shield", "task_shield"]
+__all__ = ["Api", "Shield", "SubmitWitness"]
 
 T = TypeVar("T")
-Shield = Callable[[Awaitable[Any]], Awaitable[Any]]
-_INCLUDE_COST = {"include_cost": "true"}
+_INCLUDE_COST = "include_cost=true"
 
 
-async def task_shield(work: Awaitable[T]) -> T:
-    """Finish ``work`` even if the caller is cancelled by anyio or by ``Task.cancel()``."""
-    return await finish_despite_cancellation(work, timeout=None)
+class Shield(enum.Enum):
+    """How a submit attempt is kept whole when its caller is cancelled."""
 
+    TASK = "task"
+    """Against anyio cancellation and ``Task.cancel()`` alike: the attempt runs in a task of
+    its own behind ``asyncio.shield`` (one task more per attempt). For callers on plain
+    asyncio, which anyio cannot hold back."""
 
-async def scope_shield(work: Awaitable[T]) -> T:
-    """Finish ``work`` despite anyio cancellation only (cheaper: no extra task). For code
+    SCOPE = "scope"
+    """Against anyio cancellation only: a shielded cancel scope, no extra task. For code
     that only anyio cancels, such as the workers of a batch's task group."""
-    with shielded_scope():
-        result = await work
-    return result
 
 
 class SubmitWitness:
@@ -96,7 +96,7 @@ class Api:
         witness: SubmitWitness = NO_WITNESS,
         deadline: float | None = None,
         hooks: CallHooks = NO_HOOKS,
-        shield: Shield = task_shield,
+        shield: Shield = Shield.TASK,
     ) -> Job:
         """Submit one job: retried only while no job can have been created.
 
@@ -118,7 +118,7 @@ class Api:
         async def attempt() -> Any:
             try:
                 return await self.transport.attempt(
-                    "POST", url, path, None, data, model_id=model_id
+                    "POST", url, path, data, model_id=model_id
                 )
             except Failure as failure:
                 error = failure.error
@@ -155,12 +155,10 @@ class Api:
 
         async def one() -> Job:
             async with self.transport.connection():
-                if shield is scope_shield:
-                    # The batch's shield, inlined: one coroutine less around every submit.
+                if shield is Shield.SCOPE:
                     with shielded_scope():
                         return await witnessed()
-                job: Job = await shield(witnessed())
-                return job
+                return await finish_despite_cancellation(witnessed(), timeout=None)
 
         return await self.transport.retrier.run(
             one, method="POST", path=path, is_submit=True, deadline=deadline, hooks=hooks,

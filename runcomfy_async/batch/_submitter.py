@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .._constants import BATCH_RETRY_FIRST_S, BATCH_RETRY_MAX_S, INLINE_FIRST_POLL_S, LOGGER_NAME
-from ..api._api import SubmitWitness, scope_shield
+from ..api._api import Shield, SubmitWitness
 from ..core._errors import (
     APIError,
     AuthenticationError,
@@ -155,7 +155,7 @@ class Submitter:
                     await core.api.submit(
                         item.model_id, item.payload, witness=witness,
                         deadline=self._submit_deadline(item), hooks=core.hooks,
-                        shield=scope_shield,
+                        shield=Shield.SCOPE,
                     )
             except InsufficientBalanceError as exc:
                 # The account ran dry: no submit can succeed until a top-up, but the jobs in

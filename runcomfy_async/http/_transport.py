@@ -183,7 +183,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | str | None = None,
         deadline: float | None = None,
         hooks: CallHooks = NO_HOOKS,
         policy: RetryPolicy | None = None,
@@ -192,20 +192,25 @@ class Transport:
         model_id: str | None = None,
     ) -> Any:
         """Send a bodiless request (GET, cancel), retrying as the policy allows, by the
-        deadline; return the parsed JSON.
+        deadline; return the parsed JSON. ``params`` is the query (a mapping, or a string
+        already encoded).
 
         Raises:
             APIError: (a subclass) for every error answer.
             TransportError: when no answer came and retries (or the deadline) ran out.
         """
         url = self.url_for(path)
+        if params:
+            # Once per request, not per attempt; and a string query (a poll's constant
+            # include_cost=true) costs yarl half what a mapping does.
+            url = url.with_query(params)
         clock = self.retrier.clock
 
         async def one() -> Any:
             async with self._connections:
                 cap = None if deadline is None else max(deadline - clock(), 0.001)
                 return await self.attempt(
-                    method, url, path, params, None, timeout_cap=cap,
+                    method, url, path, None, timeout_cap=cap,
                     request_id=request_id, model_id=model_id,
                 )
 
@@ -219,14 +224,14 @@ class Transport:
         method: str,
         url: URL,
         path: str,
-        params: Mapping[str, str] | None,
         data: bytes | None,
         *,
         timeout_cap: float | None = None,
         request_id: str | None = None,
         model_id: str | None = None,
     ) -> Any:
-        """One HTTP exchange; the caller holds a :meth:`connection`.
+        """One HTTP exchange to ``url`` (its query included); the caller holds a
+        :meth:`connection`. ``path`` is the API path, for errors and logs.
 
         Raises:
             Failure: with the typed error and the kind of failure.
@@ -251,7 +256,7 @@ class Transport:
                 # A large body goes out in chunks of 64 KiB, each awaited: handed over whole,
                 # tens of megabytes (an inline image) are joined and copied in one callback,
                 # which holds the event loop for as long.
-                method, url, params=params, data=body, headers=headers,
+                method, url, data=body, headers=headers,
                 allow_redirects=False, timeout=self._upload_timeout if uploads else None,
                 # aiohttp would label an empty POST application/octet-stream (a GET it
                 # leaves alone, and skipping costs a set per request).
