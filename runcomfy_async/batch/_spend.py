@@ -83,9 +83,12 @@ class Spend:
         self._prices: dict[str, Price | None] = {}
         self.stopped: StopReason | None = None
 
-    @property
-    def estimating(self) -> bool:
-        return self._price_of is not None
+    def guards(self, held: float | None) -> bool:
+        """Whether a submit must pass the money gate (release, estimate, admit) first: when
+        jobs are estimated, when the input holds an earlier attempt's estimate, or when the
+        batch stopped submitting. Otherwise the gate would change nothing, and a batch
+        without a budget skips it on every submit."""
+        return self._price_of is not None or held is not None or self.stopped is not None
 
     async def price(self, model_id: str) -> Price | None:
         """The model's price, fetched once per batch (the client's catalog caches it too)."""

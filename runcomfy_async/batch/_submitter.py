@@ -129,7 +129,7 @@ class Submitter:
         assert item.payload is not None
         # Money first: an input the budget (or an empty balance) holds back is never sent.
         spend = core.spend
-        if spend.estimating or item.held_usd is not None or spend.stopped is not None:
+        if spend.guards(item.held_usd):
             spend.release(item.held_usd)  # a resubmission replaces the earlier hold
             item.held_usd = None
             estimate = await spend.estimate(item.model_id, item.payload)

@@ -73,3 +73,22 @@ def test_a_job_without_a_reported_cost_counts_its_estimate_only_if_it_may_be_bil
         budget.settle(1.0, state, None)
     assert budget._progress.spent_usd == 2.0  # succeeded and timed out; not the others
     assert budget._progress.in_flight_usd == 0.0
+
+
+async def _no_price(model_id: str) -> None:
+    return None
+
+
+def test_the_money_gate_is_skipped_only_when_it_would_change_nothing() -> None:
+    # No budget, no estimate held, not stopped: admitting would hold nothing and refuse
+    # nothing, so a submit may skip the gate.
+    free = spend(None)
+    assert not free.guards(None)
+    # An earlier attempt's hold must be released (and replaced) before a resubmission.
+    assert free.guards(0.5)
+    # A stopped batch sends nothing more, budget or not.
+    free.stop("balance", BudgetExceededError(max_spend=1.0, committed_usd=1.0, job_usd=0.1))
+    assert free.guards(None)
+    # Jobs are estimated (a budget, or cost tracking): every submit goes through the gate.
+    priced = Spend(BatchProgress(), max_spend=1.0, assume_run_s=None, price_of=_no_price)
+    assert priced.guards(None)
