@@ -122,7 +122,10 @@ class Batch:
         self._entered = False
         self._tg: TaskGroup | None = None
         self._pull_lock = anyio.Lock()
-        self._source: Iterator[Any] | AsyncIterator[Any] | None = None
+        # The inputs' iterator: one of the two, set on entry (typed apart, so that a pull
+        # tests an attribute rather than an isinstance() against an ABC each time).
+        self._source: Iterator[Any] | None = None
+        self._async_source: AsyncIterator[Any] | None = None
         self._next_index = 0
         self._exhausted = False
         self._orphans_done = False
@@ -156,9 +159,10 @@ class Batch:
                 await core.store.aclose()
             self._close_streams()
             raise
-        self._source = (
-            aiter(self._inputs) if isinstance(self._inputs, AsyncIterable) else iter(self._inputs)
-        )
+        if isinstance(self._inputs, AsyncIterable):
+            self._async_source = aiter(self._inputs)
+        else:
+            self._source = iter(self._inputs)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._run)
@@ -266,15 +270,14 @@ class Batch:
         """The next input, or None when there are no more (or the deadline passed)."""
         if self._exhausted:
             return await self._pull_orphan()
-        assert self._source is not None
         if self._core.clock() >= self._core.batch_deadline:
             self._exhausted = self._orphans_done = True
             return None
-        if isinstance(self._source, AsyncIterator):
+        if self._async_source is not None:
             # Only an async source can be awaited half-way through a pull by two workers.
             async with self._pull_lock:
                 try:
-                    given = await anext(self._source)
+                    given = await anext(self._async_source)
                 except StopAsyncIteration:
                     self._exhausted = True
                 else:
@@ -283,6 +286,7 @@ class Batch:
             if self._exhausted:
                 return await self._pull_orphan()
         else:
+            assert self._source is not None
             try:
                 given = next(self._source)
             except StopIteration:

@@ -106,7 +106,9 @@ class TokenBucket:
             self._tokens = max(self._tokens, 0.0)
 
 
-@attrs.define
+# Checked when made; afterwards only its own methods change it, on every submit: attrs'
+# checks on assignment would put a Python __setattr__ in front of each counter update.
+@attrs.define(on_setattr=attrs.setters.NO_OP)
 class AdaptiveRate:
     """The submit rate of a batch: cut by ``RATE_BACKOFF_FACTOR`` on a 429, grown back after
     a run of successes.
