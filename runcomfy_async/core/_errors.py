@@ -255,16 +255,21 @@ class RateLimitedError(APIError):
 
     Attributes:
         retry_after: seconds the server asked us to wait, when it said.
+        gave_up: why the client stopped waiting (out of attempts, a Retry-After past the
+            deadline...), when a retry policy decided; ``message`` stays the server's.
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
+        self.gave_up: str | None = None
         super().__init__(message, **kwargs)
 
     def __str__(self) -> str:
         text = super().__str__()
         if self.retry_after is not None:
             text += f" (retry after {self.retry_after:g} s)"
+        if self.gave_up:
+            text += f" ({self.gave_up})"
         return text
 
 

@@ -185,8 +185,8 @@ class Retrier:
                     delay = self._cool_down(policy, failure.retry_after)
                     call_hook(hooks.on_rate_limited, RateLimitSignal(delay, is_submit))
                 if not decision.retry:
-                    if isinstance(failure.error, RateLimitedError) and decision.reason:
-                        failure.error.message = f"{failure.error.message} ({decision.reason})"
+                    if isinstance(failure.error, RateLimitedError):
+                        failure.error.gave_up = decision.reason
                     raise failure.error from None
                 if self.clock() + decision.delay >= end:
                     raise failure.error from None

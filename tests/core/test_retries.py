@@ -138,6 +138,12 @@ async def test_retry_after_beyond_the_cap_raises_rate_limited(
     assert info.value.retry_after == 3600
     assert clock.sleeps == []
     assert "3600" in str(info.value)
+    # Why the client gave up is its own attribute, told in str(); the message stays the
+    # server's (a retried error is not edited in place).
+    assert info.value.gave_up is not None
+    assert "Retry-After 3600 s" in info.value.gave_up
+    assert "Retry-After" not in info.value.message
+    assert info.value.gave_up in str(info.value)
 
 
 async def test_a_429_cools_down_every_request_of_the_client(
