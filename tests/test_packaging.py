@@ -77,6 +77,18 @@ def test_outcome_and_option_types_import_without_the_engine_journal_or_downloads
     assert loaded == []
 
 
+def test_the_async_client_imports_without_the_batch_engine_journal_or_cattrs() -> None:
+    # A web backend that awaits single generations pays for the client only: the engine,
+    # the journal (sqlite3), the downloader, cattrs (typed inputs, stored rows) and the
+    # synchronous twin load with the first batch or the first use of their names.
+    loaded = loaded_after(
+        "from runcomfy_async import AsyncRunComfy",
+        ("runcomfy_async.batch._engine", "runcomfy_async.store", "runcomfy_async.client._sync",
+         "cattrs", "sqlite3"),
+    )
+    assert loaded == []
+
+
 def test_the_version_is_answered_without_the_command_line_or_the_library() -> None:
     loaded = loaded_after(
         "import contextlib, io, runcomfy_async.cli as cli\n"
@@ -103,7 +115,9 @@ def test_the_quick_version_answer_is_the_parsers_own(
     assert quick == capsys.readouterr().out
 
 
-LAZY_PACKAGES = ("runcomfy_async", "runcomfy_async.batch", "runcomfy_async.sandbox")
+LAZY_PACKAGES = (
+    "runcomfy_async", "runcomfy_async.batch", "runcomfy_async.client", "runcomfy_async.sandbox"
+)
 
 
 @pytest.mark.parametrize("name", LAZY_PACKAGES)

@@ -13,7 +13,7 @@ import inspect
 import os
 import ssl as ssl_
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 from aiohttp.abc import AbstractResolver
@@ -28,8 +28,10 @@ from .._constants import (
     WAIT_TIMEOUT_S,
 )
 from ..core._validate import non_negative_int, positive_int, seconds_or_none, usd_or_none
-from ..policies.adaptive_poll import PollPlanner
 from ._events import BatchEvent
+
+if TYPE_CHECKING:
+    from ..policies.adaptive_poll import PollPlanner
 
 __all__ = [
     "Budget",

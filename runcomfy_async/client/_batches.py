@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import Unpack
 
 from ..api._api import Api
-from ..batch import Attach, Batch, MapOptions
-from ..batch._options import MapKnobs, spells_out_knobs
+from ..batch._attach import Attach
+from ..batch._options import MapKnobs, MapOptions, spells_out_knobs
 from ..core._cost import Estimate
 from ..core._errors import ConfigurationError
 from ..core._events import Hook
@@ -23,6 +23,7 @@ from ._estimate import estimate_inputs
 
 if TYPE_CHECKING:
     from ..api._catalog import ModelCatalog
+    from ..batch._engine import Batch
 
 __all__ = ["BatchMethods"]
 
@@ -130,5 +131,9 @@ class BatchMethods:
                 f"give the settings either as options= or as keywords, not both: "
                 f"got options= and {', '.join(sorted(knobs))}"
             )
+        # The engine (and with it the journal, the downloader, the planner) loads on the
+        # first batch: a client used for single calls never needs it.
+        from ..batch._engine import Batch
+
         return Batch(self.api, self.validate, model_id, inputs, options, self.price_of,
                      self.on_event)

@@ -1,4 +1,4 @@
-"""What crosses the wire: attrs classes, the project's one cattrs converter, lenient values.
+"""What crosses the wire: attrs classes and lenient values.
 
 RunComfy's answers are only partly documented, and different endpoints speak different
 vocabularies (``/status`` says ``completed`` for success *and* failure; ``/result`` says
@@ -12,7 +12,8 @@ therefore:
 - raise :class:`~runcomfy_async.MalformedResponseError` (and nothing else) when an answer
   lacks what is needed to go on, such as a request id.
 
-The parsers themselves are in :mod:`._parse`; an input's identity in :mod:`._identity`.
+The parsers themselves are in :mod:`._parse`; an input's identity in :mod:`._identity`; the
+cattrs converter of typed inputs in :mod:`._converter`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import attrs
-import cattrs
 
 __all__ = [
     "CancelAnswer",
@@ -39,7 +39,6 @@ __all__ = [
     "as_float",
     "as_int",
     "as_str",
-    "converter",
     "parse_datetime",
 ]
 
@@ -275,12 +274,6 @@ class ModelInfo:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-# --- The converter ---------------------------------------------------------------------------
-
-converter = cattrs.Converter(forbid_extra_keys=False)
-"""The project's one converter: wire answers in, typed inputs out (unset fields omitted)."""
-
-
 # Python 3.11 reads "2026-01-01T00:00:00Z" (and most ISO 8601) itself.
 _FROMISOFORMAT_TAKES_Z = sys.version_info >= (3, 11)
 
@@ -343,9 +336,3 @@ def as_float(value: object) -> float | None:
 
 def as_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-converter.register_structure_hook(JobState, lambda v, _: JobState.from_raw(v))
-converter.register_structure_hook(CancelOutcome, lambda v, _: CancelOutcome.from_raw(v))
-converter.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
-converter.register_unstructure_hook(datetime, lambda v: v.isoformat())

@@ -19,7 +19,7 @@ The Ideogram 3 inputs take the fields they have in common from two private bases
 (``_V3Input``, and ``_V3PromptedInput`` for those with a prompt), and keep every field in the
 place the model's page gives it. Ideogram 2's fields are its own.
 
-The project's cattrs converter (``runcomfy_async.core._wire.converter``) writes and reads
+The project's cattrs converter (``runcomfy_async.core._converter.converter``) writes and reads
 these classes: ``converter.structure(item.to_payload(), type(item)) == item`` for every input.
 """
 
@@ -34,8 +34,8 @@ from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from runcomfy_async.api._schema_check import MISSING
+from runcomfy_async.core._converter import converter
 from runcomfy_async.core._errors import InputProblem, InvalidInputError
-from runcomfy_async.core._wire import converter
 from runcomfy_async.media import (
     ImageLike,
     InputImage,

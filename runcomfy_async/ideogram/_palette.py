@@ -17,8 +17,8 @@ from typing import Any, Final, TypeAlias, TypeVar
 import attrs
 
 from runcomfy_async.api._schema_check import MISSING
+from runcomfy_async.core._converter import converter
 from runcomfy_async.core._errors import InputProblem, InvalidInputError
-from runcomfy_async.core._wire import converter
 from runcomfy_async.media import abbreviated
 
 from ._checks import (

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 import attrs
 
 from .._constants import IMAGE_URL_REPR_CHARS, MAX_INPUT_IMAGE_BYTES, MAX_REQUEST_BYTES
+from ..core._converter import converter
 from ..core._errors import InputProblem, InvalidInputError
-from ..core._wire import converter
 from ._abbreviation import Abbreviation, abbreviated, clipped, size_text
 from ._references import url_problem
 from ._sniff import image_dimensions, sniff_image_type, unsupported_kind

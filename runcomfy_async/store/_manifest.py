@@ -27,9 +27,9 @@ import attrs
 import cattrs
 from typing_extensions import Self
 
+from ..core._converter import converter
 from ..core._files import StoredFile
 from ..core._timings import Timings
-from ..core._wire import converter
 
 __all__ = ["Manifest", "ManifestRecord", "Timings", "read_manifest", "read_manifest_ids"]
 

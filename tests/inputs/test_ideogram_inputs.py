@@ -11,7 +11,7 @@ import pytest
 
 from runcomfy_async import InvalidInputError
 from runcomfy_async.api._schema_check import MISSING
-from runcomfy_async.core._wire import converter
+from runcomfy_async.core._converter import converter
 from runcomfy_async.ideogram import (
     ColorPalette,
     PaletteMember,

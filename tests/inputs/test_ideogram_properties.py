@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from runcomfy_async import InvalidInputError
 from runcomfy_async.api._schema_check import bundled_schema
-from runcomfy_async.core._wire import converter
+from runcomfy_async.core._converter import converter
 
 from ._strategies import INPUT_CLASSES, broken_arguments, valid_arguments
 

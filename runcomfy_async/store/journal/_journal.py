@@ -29,10 +29,11 @@ from typing import Any
 
 from typing_extensions import Self
 
+from ...core._converter import converter
 from ...core._files import StoredFile
 from ...core._identity import canonical_json, fingerprint_of, input_fingerprint
 from ...core._lifecycle import WITHOUT_JOB, InputState
-from ...core._wire import JobState, converter
+from ...core._wire import JobState
 from ._rows import COLUMNS, JournalEntry, check_index, entry_from_row, state_from_raw, unix
 from ._transitions import (
     finished_state,

@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import attrs
 
+from ...core._converter import converter
 from ...core._errors import JournalError
 from ...core._files import StoredFile
 from ...core._lifecycle import InputState
-from ...core._wire import converter
 
 __all__ = [
     "COLUMNS",
