@@ -175,11 +175,17 @@ def test_batch_example_sends_only_prompts_and_downloads_every_file(
     assert len(manifest) == expected
     for record in manifest:
         assert record["state"] == "succeeded"
-        prompt = record["input"]["prompt"]  # type: ignore[index]
+        given, files = record["input"], record["files"]
+        assert isinstance(given, dict), record
+        assert isinstance(files, list), record
+        prompt = given["prompt"]
+        assert isinstance(prompt, str), record
         assert prompt, record
         assert prompt == prompt.strip(), record
         assert not prompt.startswith("#"), record
-        [stored] = record["files"]  # type: ignore[misc]
+        assert len(files) == 1, record
+        stored = files[0]
+        assert isinstance(stored, dict), record
         assert (newcomer / "out" / stored["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((newcomer / "out").glob("*.png"))) == expected
 
