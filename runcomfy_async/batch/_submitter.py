@@ -108,16 +108,9 @@ class Submitter:
         self._core = core
         self._poll_now = poll_now
 
-    def expired(self, item: Item) -> bool:
-        """True when an input that could not be submitted should stop trying."""
-        core = self._core
-        now = core.clock()
-        if now >= core.batch_deadline:
-            return True
-        timeout = core.options.deadlines.job_timeout
-        return timeout is not None and now - item.first_try >= timeout
-
     def _submit_deadline(self, item: Item) -> float:
+        """When an input that could not be submitted stops trying: the batch's deadline, or
+        its job timeout counted from its first try, whichever comes first."""
         core = self._core
         deadline = core.batch_deadline
         if core.options.deadlines.job_timeout is not None:
@@ -142,10 +135,11 @@ class Submitter:
         item.attempts += 1
         item.first_try = core.clock()  # the start of this input's not-submitted window
         witness = _Witness(core, item)
+        deadline = self._submit_deadline(item)
         delay = BATCH_RETRY_FIRST_S
         last_error: RunComfyError | None = None
         while True:
-            if self.expired(item):
+            if core.clock() >= deadline:
                 await self._never_sent(item, last_error)
                 return
             wait = core.rate.reserve()
@@ -155,7 +149,7 @@ class Submitter:
                 async with core.http:
                     await core.api.submit(
                         item.model_id, item.payload, witness=witness,
-                        deadline=self._submit_deadline(item), hooks=core.hooks,
+                        deadline=deadline, hooks=core.hooks,
                         shield=Shield.SCOPE,
                     )
             except InsufficientBalanceError as exc:
@@ -192,8 +186,7 @@ class Submitter:
                 last_error = exc
                 _log.info("input %d: submit did not get through (%s); again in %.1f s",
                           item.index, exc, delay)
-                await anyio.sleep(min(delay, max(0.0, self._submit_deadline(item)
-                                                 - core.clock())))
+                await anyio.sleep(min(delay, max(0.0, deadline - core.clock())))
                 delay = min(BATCH_RETRY_MAX_S, delay * 2)
                 continue
             break

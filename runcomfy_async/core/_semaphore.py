@@ -87,4 +87,7 @@ class Semaphore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        if self._waiters:
+            self.release()
+        else:  # nobody waits (the common case): no call to release()
+            self._value += 1
