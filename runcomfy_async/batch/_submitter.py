@@ -78,10 +78,9 @@ class _Witness(SubmitWitness):
         # Pending before the journal write, so that a teardown that comes meanwhile still
         # finds the job to cancel.
         self._core.accepted(self._item, job.request_id)
-        if self._core.journaled:
-            await self._core.store.submitted(
-                self._item.index, job.request_id, self._item.submitted_wall
-            )
+        await self._core.store.submitted(
+            self._item.index, job.request_id, self._item.submitted_wall
+        )
 
     async def not_created(self, error: APIError | TransportError) -> None:
         await self._core.store.ended(self._item.index, InputState.NOT_SENT, error)

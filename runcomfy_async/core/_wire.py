@@ -13,7 +13,7 @@ therefore:
   lacks what is needed to go on, such as a request id.
 
 The parsers themselves are in :mod:`._parse`; an input's identity in :mod:`._identity`; the
-cattrs converter of typed inputs in :mod:`._converter`.
+cattrs converter (typed inputs, stored rows) in :mod:`._converter`.
 """
 
 from __future__ import annotations
